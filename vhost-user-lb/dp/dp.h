@@ -43,6 +43,7 @@ struct dp_vq_stats {
 	uint64_t drops[DP_DROP__MAX];
 	uint64_t calls;       /* interrupts injected into the guest */
 	uint64_t batches;
+	uint64_t busy_cycles; /* TX rings: TSC cycles spent forwarding what this ring carried */
 };
 
 struct dp_vq {
@@ -58,6 +59,8 @@ struct dp_vq {
 	int err_fd;
 	int epoll_worker;     /* worker whose epoll set holds kick_fd, or -1 */
 	int worker;           /* worker that drains it (TX), -1 unassigned */
+	uint64_t bal_last_cycles;  /* balancer: busy_cycles at its last tick */
+	uint32_t bal_load;         /* balancer: permille of a core over the last tick */
 	bool num_set, addr_set, kicked, enabled;
 	uint16_t num;
 	uint16_t base;
@@ -102,8 +105,10 @@ struct dp_worker_stats {
 	uint64_t loops;
 	uint64_t busy_loops;
 	uint64_t sleeps;
-	uint64_t busy_ns;
+	uint64_t busy_cycles;
 };
+
+#define DP_MAX_WORKERS 64
 
 struct dp;
 struct dp_scratch;
@@ -113,7 +118,8 @@ struct dp_worker {
 	unsigned int id;
 	int cpu;                         /* -1: not pinned */
 	pthread_t thread;
-	bool running;
+	bool active;                     /* control thread: the slot has a running thread */
+	unsigned int nqueues;            /* control thread: TX rings assigned to it */
 	int epfd;
 	int wake_fd;
 	bool stop;
@@ -126,15 +132,20 @@ struct dp {
 	struct dp_port_set *ports;       /* RCU: every port, for flooding */
 	struct fdb *fdb;
 	int event_fd;                    /* workers -> control thread: a port broke */
-	unsigned int nworkers;
-	struct dp_worker *workers;
-	unsigned int next_worker;
+	unsigned int nworkers;           /* active workers */
+	struct dp_worker *workers;       /* DP_MAX_WORKERS slots */
 	struct dp_scratch *ctl_scratch;  /* for dp_inject() on the control thread */
+	/* Told about every change of which rings run (control thread): the balancer re-plans. */
+	void (*on_change)(void *opaque, const char *why);
+	void *on_change_opaque;
 };
 
-int dp_new(unsigned int nworkers, const int *cpus, struct dp **ret);
-int dp_start(struct dp *dp);
+int dp_new(struct dp **ret);
 void dp_free(struct dp *dp);
+int dp_worker_start(struct dp *dp, int cpu, unsigned int *ret_id);
+void dp_worker_stop(struct dp *dp, unsigned int id);
+int dp_worker_pin(struct dp *dp, unsigned int id, int cpu);
+void dp_vq_move(struct dp *dp, struct dp_port *port, unsigned int idx, int to);
 
 int dp_port_new(const char *name, struct dp_port **ret);
 void dp_port_reset_rings(struct dp_port *port);
@@ -152,6 +163,20 @@ int dp_inject(struct dp *dp, struct dp_port *from, const uint8_t *frame, uint32_
 
 /* Runs in each worker thread. */
 void *dp_worker_main(void *opaque);
+
+#define dp_foreach_worker(dp, w)                                                   \
+	for (struct dp_worker *w = (dp)->workers; w < (dp)->workers + DP_MAX_WORKERS; w++) \
+		if (w->active)
+
+/* A cheap monotonic cycle count for load accounting (the TSC on x86). */
+static inline uint64_t dp_cycles(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#else
+	return time_ns_mono();
+#endif
+}
 
 static inline bool dp_vq_is_tx(unsigned int idx)
 {

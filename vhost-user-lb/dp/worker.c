@@ -22,11 +22,22 @@ static unsigned int poll_once(struct dp_worker *w, const struct dp_poll_list *pl
 
 	for (unsigned int i = 0; i < pl->n; i++) {
 		const struct dp_poll_item *it = &pl->items[i];
+		uint64_t t0 = dp_cycles();
+		unsigned int n;
 
 		if (!__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&it->port->broken, __ATOMIC_RELAXED))
 			continue;
-		work += dp_drain_tx(w->dp, w->scratch, it->port, it->vq, it->index, now_s);
+		n = dp_drain_tx(w->dp, w->scratch, it->port, it->vq, it->index, now_s);
+		if (n) {
+			/* Load is measured where it is spent: the ring whose frames we forwarded. */
+			uint64_t c = dp_cycles() - t0;
+
+			__atomic_store_n(&it->vq->stats.busy_cycles, it->vq->stats.busy_cycles + c,
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&w->stats.busy_cycles, w->stats.busy_cycles + c, __ATOMIC_RELAXED);
+			work += n;
+		}
 	}
 	return work;
 }

@@ -167,7 +167,7 @@ static void reset_device(struct session *s)
 		close_fd(&vq->err_fd);
 		vq->num_set = vq->addr_set = vq->kicked = vq->enabled = false;
 		vq->base = 0;
-		vq->worker = -1;
+		dp_vq_move(s->dp, port, i, -1);
 		memset(&vq->ring, 0, sizeof(vq->ring));
 	}
 	if (port->mem) {
