@@ -196,11 +196,58 @@ static void plan_and_apply(struct balancer *b)
 		}
 }
 
+/*
+ * RX steering: weigh each ready RX queue by how many buffers the guest keeps posted there
+ * (a queue whose vCPU is busy refills slowly) and cut the weight of one that ran dry, then
+ * move idle buckets toward the weights.
+ */
+static void steer_port(struct balancer *b, struct dp_port *p)
+{
+	uint32_t mask = __atomic_load_n(&p->rx_ready_mask, __ATOMIC_ACQUIRE);
+	uint32_t weight[STEER_MAX_QUEUES] = { 0 };
+	bool idle[STEER_BUCKETS];
+
+	if (!mask)
+		return;
+	for (unsigned int q = 0; q < VU_MAX_QUEUE_PAIRS; q++) {
+		struct dp_vq *rxq = &p->vq[2 * q];
+		uint64_t drops = __atomic_load_n(&rxq->stats.drops[DP_DROP_NO_BUFFER], __ATOMIC_RELAXED);
+		int free_bufs;
+
+		if (!(mask & (1u << q)) || !rxq->ready)
+			continue;
+		free_bufs = vring_avail_pending(&rxq->ring);
+		weight[q] = 1 + (uint32_t)(free_bufs > 0 ? free_bufs : 0) * 1000 / rxq->ring.num;
+		if (drops != p->bal_last_no_buffer[q])
+			weight[q] = weight[q] / 4 + 1;
+		p->bal_last_no_buffer[q] = drops;
+	}
+	for (unsigned int i = 0; i < STEER_BUCKETS; i++) {
+		uint32_t seen = __atomic_load_n(&p->steer_seen[i], __ATOMIC_RELAXED);
+
+		/* Idle: no frame in this tick or the one before. */
+		idle[i] = seen != b->dp->tick && seen != b->dp->tick - 1;
+	}
+	{
+		uint8_t next[STEER_BUCKETS];
+
+		memcpy(next, p->steer, sizeof(next));
+		p->steer_moves += steer_reweight(next, idle, weight, mask, STEER_BUCKETS);
+		for (unsigned int i = 0; i < STEER_BUCKETS; i++)
+			if (next[i] != p->steer[i])
+				__atomic_store_n(&p->steer[i], next[i], __ATOMIC_RELAXED);
+	}
+}
+
 static void tick(struct balancer *b)
 {
 	uint64_t now = dp_cycles();
+	struct dp_port_set *set = b->dp->ports;
 
 	b->ticks++;
+	__atomic_store_n(&b->dp->tick, b->dp->tick + 1, __ATOMIC_RELAXED);
+	for (unsigned int i = 0; set && i < set->n; i++)
+		steer_port(b, set->ports[i]);
 	sync_workers(b);
 	measure(b, b->last_tsc ? now - b->last_tsc : 0);
 	b->last_tsc = now;

@@ -38,6 +38,8 @@ int dp_new(struct dp **ret)
 		dp->workers[i].epfd = -1;
 		dp->workers[i].wake_fd = -1;
 	}
+	dp->irq_usecs = 50;
+	dp->irq_frames = 64;
 	dp->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (dp->event_fd < 0) {
 		r = -errno;

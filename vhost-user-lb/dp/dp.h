@@ -24,6 +24,7 @@
 #include "core/util.h"
 #include "gmem/gmem.h"
 #include "proto/vu_proto.h"
+#include "balance/steer.h"
 #include "sw/fdb.h"
 #include "vring/vring.h"
 
@@ -53,6 +54,11 @@ struct dp_vq {
 	bool ready;
 	int lock;
 	struct dp_vq_stats stats;
+	/* RX interrupt coalescing, under @lock. */
+	uint64_t irq_last_ns;      /* when the guest was last interrupted */
+	uint64_t irq_deadline_ns;  /* a call put off must happen by then */
+	uint32_t irq_frames;       /* frames delivered since that call */
+	bool irq_pending;          /* a worker holds a put-off call in its pending list */
 
 	/* Control thread only. */
 	int kick_fd;
@@ -78,6 +84,10 @@ struct dp_port {
 	bool broken;                     /* set by a worker that found the guest's rings corrupt */
 	uint64_t learn_mac_cache;        /* worker-local: last source MAC learned */
 	uint64_t learn_time_cache;
+	uint8_t steer[STEER_BUCKETS];    /* flow-hash bucket -> RX queue pair (balancer writes) */
+	uint32_t steer_seen[STEER_BUCKETS]; /* dp->tick when a frame last used the bucket */
+	uint64_t steer_moves;
+	uint64_t bal_last_no_buffer[VU_MAX_QUEUE_PAIRS]; /* balancer: drops at its last tick */
 	struct dp_vq vq[VU_MAX_VRINGS];
 	void *owner;                     /* the control thread's port object */
 };
@@ -135,6 +145,9 @@ struct dp {
 	unsigned int nworkers;           /* active workers */
 	struct dp_worker *workers;       /* DP_MAX_WORKERS slots */
 	struct dp_scratch *ctl_scratch;  /* for dp_inject() on the control thread */
+	uint32_t tick;                   /* balancer ticks, for steering bucket activity */
+	uint32_t irq_usecs;              /* RX interrupt coalescing: longest delay of a call */
+	uint32_t irq_frames;             /* ... and most frames delivered without one */
 	/* Told about every change of which rings run (control thread): the balancer re-plans. */
 	void (*on_change)(void *opaque, const char *why);
 	void *on_change_opaque;

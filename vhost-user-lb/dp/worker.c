@@ -114,6 +114,8 @@ void *dp_worker_main(void *opaque)
 	snprintf(name, sizeof(name), "vulb-worker%u", w->id);
 	(void)pthread_setname_np(pthread_self(), name);
 	pin(w);
+	w->scratch->coalesce = true;
+	w->scratch->npending = 0;
 	rcu_register_thread();
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		const struct dp_poll_list *pl;
@@ -124,6 +126,8 @@ void *dp_worker_main(void *opaque)
 		pl = rcu_dereference(w->plist);
 		w->stats.loops++;
 		work = pl ? poll_once(w, pl, now / 1000000000ull) : 0;
+		if (w->scratch->npending)
+			dp_flush_irqs(w->dp, w->scratch, now, false);
 		if (work) {
 			w->stats.busy_loops++;
 			idle_since = 0;
@@ -137,6 +141,8 @@ void *dp_worker_main(void *opaque)
 			disarm_kicks(pl);
 			continue;
 		}
+		/* Nobody would make the calls we put off while we sleep. */
+		dp_flush_irqs(w->dp, w->scratch, now, true);
 		/* A ring without a kick eventfd can only be polled: check it every millisecond. */
 		sleep_until_kick(w, pl && pl->has_kickless ? 1 : -1);
 		pl = rcu_dereference(w->plist);
@@ -144,6 +150,7 @@ void *dp_worker_main(void *opaque)
 			disarm_kicks(pl);
 		idle_since = 0;
 	}
+	dp_flush_irqs(w->dp, w->scratch, time_ns_mono(), true);
 	rcu_unregister_thread();
 	return NULL;
 }

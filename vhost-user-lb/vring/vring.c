@@ -210,6 +210,25 @@ bool vring_need_call(struct vring *vr)
 }
 
 /**
+ * vring_need_call_peek() - like vring_need_call(), without recording a decision.
+ * For interrupt coalescing: a call put off must still see the guest's used_event inside the
+ * window since the last real call, so the window only moves when we really call
+ * (vring_call_done()).
+ */
+bool vring_need_call_peek(const struct vring *vr)
+{
+	uint16_t event;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!vr->event_idx)
+		return !(__atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT);
+	if (!vr->signalled_used_valid)
+		return true;
+	event = __atomic_load_n(avail_used_event(vr), __ATOMIC_RELAXED);
+	return (uint16_t)(vr->last_used_idx - event - 1) < (uint16_t)(vr->last_used_idx - vr->signalled_used);
+}
+
+/**
  * vring_notify_enable() - ask the guest to kick us for the next buffer it makes available.
  * Return: true if buffers arrived meanwhile (the caller must drain again instead of sleeping).
  */

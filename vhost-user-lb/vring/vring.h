@@ -120,6 +120,13 @@ static inline void vring_used_publish(struct vring *vr)
 }
 
 bool vring_need_call(struct vring *vr);
+bool vring_need_call_peek(const struct vring *vr);
+/* Records that the guest was just interrupted (used idx at this call). */
+static inline void vring_call_done(struct vring *vr)
+{
+	vr->signalled_used = vr->last_used_idx;
+	vr->signalled_used_valid = true;
+}
 bool vring_notify_enable(struct vring *vr);
 void vring_notify_disable(struct vring *vr);
 
