@@ -110,8 +110,18 @@ static uint32_t flow_hash(const struct dp_pkt *p)
  * is given back (the used entries are not published yet, so rolling the indices back is safe).
  * Return: 0, -ENOBUFS (ring empty), -EMSGSIZE (does not fit), or a ring error.
  */
+static void log_chain(struct dlog *l, const struct vring_chain *c, uint32_t len)
+{
+	for (unsigned int i = 0; i < c->nsegs && len; i++) {
+		uint32_t n = MIN(c->seg[i].len, len);
+
+		dlog_mark(l, c->seg[i].gpa, n);
+		len -= n;
+	}
+}
+
 static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *vr,
-		      const struct gmem_table *mem, int *avail, const struct dp_pkt *p,
+		      const struct gmem_table *mem, struct dlog *dl, int *avail, const struct dp_pkt *p,
 		      const struct vring_chain *src)
 {
 	const uint32_t hdr_len = dst->hdr_len;
@@ -145,6 +155,8 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 		}
 		chain_copy(cur, off, src, p->frame_off + done, n);
 		vring_used_put(vr, cur->head, off + n);
+		if (unlikely(dl))
+			log_chain(dl, cur, off + n);
 		if (nbufs == 0) {
 			first->nsegs = cur->nsegs;
 			memcpy(first->seg, cur->seg, cur->nsegs * sizeof(cur->seg[0]));
@@ -253,6 +265,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 	struct dp_vq *rxq = &dst->vq[2 * q];
 	struct vring *vr = &rxq->ring;
 	const struct gmem_table *mem;
+	struct dlog *dl;
 	uint64_t bytes = 0, delivered = 0, drops[DP_DROP__MAX] = { 0 };
 	bool call = false;
 	int avail;
@@ -264,6 +277,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 		return;
 	}
 	mem = rcu_dereference(dst->mem);
+	dl = rcu_dereference(dst->dlog);
 	avail = vring_avail_pending(vr);
 	if (avail < 0) {
 		spin_unlock(&rxq->lock);
@@ -272,7 +286,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 	}
 	for (unsigned int i = 0; i < cnt; i++) {
 		const struct dp_pkt *p = &s->pkts[idx[i]];
-		int r = rx_put_one(s, dst, vr, mem, &avail, p, &s->tx[idx[i]]);
+		int r = rx_put_one(s, dst, vr, mem, dl, &avail, p, &s->tx[idx[i]]);
 
 		if (likely(r == 0)) {
 			delivered++;
@@ -289,6 +303,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 	}
 	if (delivered) {
 		vring_used_publish(vr);
+		dp_log_used(dl, rxq);
 		stat_add(&rxq->stats.packets, delivered);
 		stat_add(&rxq->stats.bytes, bytes);
 		stat_add(&rxq->stats.batches, 1);
@@ -474,6 +489,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			bytes += s->pkts[i].frame_len;
 	}
 	vring_used_publish(vr);
+	dp_log_used(rcu_dereference(src->dlog), txq);
 	call = vring_need_call(vr);
 	stat_add(&txq->stats.packets, n - malformed);
 	stat_add(&txq->stats.bytes, bytes);
