@@ -619,6 +619,28 @@ static int dispatch(struct session *s, struct vu_msg *msg)
 }
 
 /**
+ * session_replay() - apply a message we built ourselves (state handed over by a previous
+ * daemon process) through the same validation and handlers, without answering the frontend.
+ * Context: control thread. Takes the message's fds. Return: 0 or -errno.
+ */
+int session_replay(struct session *s, struct vu_msg *msg)
+{
+	bool reply = false;
+	char why[160];
+	int r;
+
+	msg->hdr.flags = VHOST_USER_VERSION;
+	r = vu_msg_validate(msg, why, sizeof(why));
+	if (r) {
+		slog(LOG_LVL_ERROR, s, "handed-over state: %s", why);
+	} else {
+		r = handlers[msg->hdr.request] ? handlers[msg->hdr.request](s, msg, &reply) : -ENOTSUP;
+	}
+	vu_msg_close_fds(msg);
+	return r;
+}
+
+/**
  * session_on_readable() - process what the frontend sent.
  * Context: control thread. Return: 0 to keep the connection, -errno to drop it.
  */
@@ -651,6 +673,12 @@ void session_teardown(struct session *s)
 {
 	reset_device(s);
 	__atomic_store_n(&s->port->broken, false, __ATOMIC_RELEASE);
+}
+
+/* Restarts every ring that can run (after a hand-over that did not happen). */
+int session_resume(struct session *s)
+{
+	return refresh_all(s);
 }
 
 bool session_running(const struct session *s)
