@@ -605,6 +605,11 @@ unsigned vu_dev_rx_capacity(const struct vu_dev *d)
 	return d->o.ring_size / d->o.rx_buf_segs;
 }
 
+size_t vu_dev_rx_buf_size(const struct vu_dev *d)
+{
+	return (size_t)rx_seg_size(d) * d->o.rx_buf_segs;
+}
+
 size_t vu_dev_hdr_len(const struct vu_dev *d)
 {
 	return d->hdr_len;

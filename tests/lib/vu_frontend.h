@@ -181,6 +181,9 @@ struct vu_net_hdr {
 #define VU_STATUS_FEATURES_OK 8
 
 const char *vu_req_name(uint32_t req);
+/* CLOCK_MONOTONIC in ms, and what is left until @deadline (>= 0) for poll(). */
+int64_t vu_now_ms(void);
+int vu_remaining_ms(int64_t deadline);
 
 /* ---- vu_conn: one socket ----------------------------------------------------------------- */
 
@@ -241,7 +244,7 @@ struct vu_mem {
 
 int vu_mem_new(const struct vu_mem_opts *o, struct vu_mem **ret);
 void vu_mem_free(struct vu_mem *m);
-/* Allocate @len bytes aligned to @align (power of two) in one region; zeroed. */
+/* Allocate @len bytes aligned to @align (power of two) in one region (zeroes: fresh memfd). */
 int vu_mem_alloc(struct vu_mem *m, size_t len, size_t align, uint64_t *ret_gpa, void **ret_hva);
 /* gpa -> our pointer, or NULL if [gpa, gpa+len) is not inside one region. */
 void *vu_mem_gpa_to_hva(const struct vu_mem *m, uint64_t gpa, size_t len);
@@ -368,6 +371,8 @@ unsigned vu_dev_queue_pairs(const struct vu_dev *d);
 size_t vu_dev_hdr_len(const struct vu_dev *d);
 /* RX buffers (chains) one queue holds when all are posted. */
 unsigned vu_dev_rx_capacity(const struct vu_dev *d);
+/* Bytes one posted RX buffer (chain) holds, header included. */
+size_t vu_dev_rx_buf_size(const struct vu_dev *d);
 
 /* How a frame is laid out in TX descriptors. */
 enum vu_tx_layout {

@@ -658,7 +658,11 @@ int vu_ctl_port_stats(struct vu_daemon *d, const char *name, struct vu_port_stat
 		snprintf(s->state, sizeof(s->state), "%s", json_object_get_string(f));
 	else
 		note_missing(s, "state");
-	if (!get_u64(p, "macs", &s->macs))
+	/* "macs" may be a count or the list of learned addresses */
+	if (json_object_object_get_ex(p, "macs", &f))
+		s->macs = json_object_is_type(f, json_type_array) ? json_object_array_length(f)
+								  : (uint64_t)json_object_get_int64(f);
+	else
 		note_missing(s, "macs");
 	if (!get_u64(p, "rx_packets", &s->rx_packets))
 		note_missing(s, "rx_packets");

@@ -12,8 +12,6 @@
 /* A wait at least this long that ends with used entries but no call is a missed call. */
 #define VU_MISSED_CALL_MS 200
 
-int64_t vu_now_ms(void);
-int vu_remaining_ms(int64_t deadline);
 
 #define vu_log(...)                                  \
 	do {                                         \

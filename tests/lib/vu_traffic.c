@@ -108,8 +108,21 @@ unsigned vu_traffic_run(struct vu_dev *from, struct vu_dev *to, struct vu_traffi
 	 * here is the backend's.
 	 */
 	window = t->batch ? t->batch : 32;
-	if (window > vu_dev_rx_capacity(to) / 2)
-		window = vu_dev_rx_capacity(to) / 2;
+	{
+		size_t biggest = 0, per;
+		unsigned k;
+
+		for (k = 0; k < t->nsizes; k++)
+			if (t->sizes[k] > biggest)
+				biggest = t->sizes[k];
+		/* mergeable buffers: a big frame takes several of them */
+		per = (biggest + vu_dev_hdr_len(to) + vu_dev_rx_buf_size(to) - 1) /
+		      vu_dev_rx_buf_size(to);
+		if (!per)
+			per = 1;
+		if (window > vu_dev_rx_capacity(to) / per / 2)
+			window = (unsigned)(vu_dev_rx_capacity(to) / per / 2);
+	}
 	if (!window)
 		window = 1;
 	for (i = 0; i < t->count; i++) {
