@@ -94,7 +94,7 @@ unsigned vu_traffic_run(struct vu_dev *from, struct vu_dev *to, struct vu_traffi
 	struct vu_tx_opts o = { .layout = (enum vu_tx_layout)t->layout, .segs = t->segs };
 	uint8_t *seen = calloc(t->count ? t->count : 1, 1);
 	long written_off = 0;
-	unsigned lost;
+	unsigned lost, stalls = 0;
 	int r;
 
 	t->sent = t->received = t->corrupt = t->duplicate = t->foreign = t->send_errors = 0;
@@ -131,8 +131,14 @@ unsigned vu_traffic_run(struct vu_dev *from, struct vu_dev *to, struct vu_traffi
 		uint16_t flow = (uint16_t)(t->flows ? i % t->flows : 0);
 
 		while ((long)t->sent - t->received - t->corrupt - written_off >= (long)window) {
-			if (!wait_one(to, t, seen, timeout))
-				written_off = (long)t->sent - t->received - t->corrupt;
+			if (wait_one(to, t, seen, timeout)) {
+				stalls = 0;
+				continue;
+			}
+			written_off = (long)t->sent - t->received - t->corrupt;
+			/* Two full windows lost in a row: the path is down, stop hammering it. */
+			if (++stalls >= 2)
+				goto stop;
 		}
 		vu_frame_build(txbuf, len, t->dst, t->src, t->tag, i, flow);
 		r = vu_dev_send(from, qp, txbuf, len, &o, 2000);
@@ -146,6 +152,11 @@ unsigned vu_traffic_run(struct vu_dev *from, struct vu_dev *to, struct vu_traffi
 		t->sent_bytes += len;
 		drain_now(to, t, seen);
 	}
+stop:
+	if (i < t->count && !t->quiet)
+		vu_test_fail(__FILE__, __LINE__, "%s -> %s: nothing arrives any more; stopped "
+			     "after sending %u of %u frames", vu_dev_name(from), vu_dev_name(to), i,
+			     t->count);
 	{
 		int64_t deadline = vu_now_ms() + timeout;
 
