@@ -149,6 +149,13 @@ struct vu_traffic {
  */
 unsigned vu_traffic_run(struct vu_dev *from, struct vu_dev *to, struct vu_traffic *t);
 /*
+ * Send probe frames (tag VU_PROBE_TAG) from @from until one arrives at @to, for backends that
+ * report ready before they forward (DPDK's link-up is asynchronous). True if one arrived.
+ */
+#define VU_PROBE_TAG 0xfffffff0u
+bool vu_traffic_probe(struct vu_dev *from, struct vu_dev *to, const uint8_t dst[6],
+		      const uint8_t src[6], int timeout_ms);
+/*
  * Receive on @d for @ms milliseconds; count frames (of any tag) into *ret_frames and frames of
  * @tag into *ret_tagged. For "nothing must arrive here" checks.
  */

@@ -208,3 +208,27 @@ void vu_traffic_absorb(struct vu_dev *d, int ms, uint32_t tag, unsigned *ret_fra
 	if (ret_tagged)
 		*ret_tagged = tagged;
 }
+
+bool vu_traffic_probe(struct vu_dev *from, struct vu_dev *to, const uint8_t dst[6],
+		      const uint8_t src[6], int timeout_ms)
+{
+	int64_t deadline = vu_now_ms() + timeout_ms;
+	uint32_t seq = 0;
+	struct vu_stamp s;
+
+	while (vu_remaining_ms(deadline)) {
+		int64_t step = vu_now_ms() + 100;
+		int r;
+
+		vu_frame_build(txbuf, 64, dst, src, VU_PROBE_TAG, seq++, 0);
+		if (vu_dev_send(from, 0, txbuf, 64, NULL, 100) < 0)
+			continue;
+		while (vu_remaining_ms(step)) {
+			r = vu_dev_recv(to, VU_ANY_QP, rxbuf, sizeof(rxbuf), vu_remaining_ms(step),
+					NULL);
+			if (r > 0 && vu_frame_stamp(rxbuf, (size_t)r, &s) && s.tag == VU_PROBE_TAG)
+				return true;
+		}
+	}
+	return false;
+}

@@ -213,6 +213,38 @@ static void enable_semantics(void)
 	vu_daemon_stop(&d);
 }
 
+/*
+ * vhost-user "Ring states": a started but disabled ring must be processed without side
+ * effects; for a network device, TX buffers are consumed and discarded, never forwarded.
+ */
+static void disabled_tx_discards(void)
+{
+	static const char *const ports[] = { "a", "b", NULL };
+	struct vu_daemon d;
+	struct vu_dev_opts o;
+	struct vu_dev *a, *b;
+	unsigned frames = 0, tagged = 0, i;
+	int r;
+
+	vu_test_case("a disabled TX ring is consumed and its frames discarded");
+	pc_start(&d, ports);
+	pc_opts(&o, "A");
+	o.enable_rings = false;
+	a = pc_dev(&d, "a", &o);
+	pc_opts(&o, "B");
+	b = pc_dev(&d, "b", &o);
+	for (i = 0; i < 6; i++)
+		pc_send1(a, 0, 1, 0xffff, 25, i, 100);
+	vu_traffic_absorb(b, 300, 25, &frames, &tagged);
+	CHECK(tagged == 0, "B received %u frames from A's disabled TX ring", tagged);
+	r = vu_dev_tx_drain(a, 0, 1000);
+	CHECK(r == 0, "A's 6 TX buffers on a started-but-disabled ring were never used "
+	      "(spec: process and discard)");
+	vu_dev_free(a);
+	vu_dev_free(b);
+	vu_daemon_stop(&d);
+}
+
 /* GET_VRING_BASE stops the ring and returns where the backend will resume. */
 static void vring_base(void)
 {
@@ -266,6 +298,7 @@ int main(void)
 	variant("ring size 16", t_small_ring);
 	variant("ring size 32768", t_max_ring);
 	enable_semantics();
+	disabled_tx_discards();
 	vring_base();
 	return vu_test_finish();
 }
