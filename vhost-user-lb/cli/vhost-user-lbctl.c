@@ -26,7 +26,9 @@ static void usage(FILE *out)
 		"  port del NAME\n"
 		"  port list\n"
 		"  stats [NAME] [--watch [SECS]]                per-port and per-queue counters\n"
-		"  fdb                                          learned MAC addresses\n\n"
+		"  fdb                                          learned MAC addresses\n"
+		"  workers                                      datapath workers: CPU, load, queues\n"
+		"  placement                                    which worker drains which queue, and the last moves\n\n"
 		"  -s, --socket PATH   control socket (default " VHOST_LB_DEFAULT_SOCKET_DIR "/ctl.sock)\n"
 		"  -j, --json          print the daemon's JSON answer\n");
 }
@@ -180,6 +182,48 @@ static void print_fdb(struct json_object *reply)
 	}
 }
 
+static void print_workers(struct json_object *reply)
+{
+	struct json_object *ws = arr(reply, "workers");
+
+	printf("%-7s %-4s %8s %7s %12s %10s\n", "WORKER", "CPU", "LOAD%", "QUEUES", "LOOPS", "SLEEPS");
+	for (size_t i = 0; ws && i < json_object_array_length(ws); i++) {
+		struct json_object *w = json_object_array_get_idx(ws, i);
+
+		printf("%-7llu %-4s %7.1f%% %7llu %12llu %10llu%s\n", (unsigned long long)u(w, "id"),
+		       s(w, "cpu"), u(w, "load_permille") / 10.0, (unsigned long long)u(w, "queues"),
+		       (unsigned long long)u(w, "loops"), (unsigned long long)u(w, "sleeps"),
+		       json_object_get_boolean(json_object_object_get(w, "retiring")) ? "  retiring" : "");
+	}
+}
+
+static void print_placement(struct json_object *reply)
+{
+	struct json_object *qs = arr(reply, "queues"), *ms = arr(reply, "moves");
+
+	printf("%-16s %4s %7s %4s %8s %12s\n", "PORT", "VQ", "WORKER", "CPU", "LOAD%", "PACKETS");
+	for (size_t i = 0; qs && i < json_object_array_length(qs); i++) {
+		struct json_object *q = json_object_array_get_idx(qs, i);
+
+		printf("%-16s %4llu %7s %4s %7.1f%% %12llu\n", s(q, "port"), (unsigned long long)u(q, "vq"),
+		       s(q, "worker"), s(q, "cpu"), u(q, "load_permille") / 10.0,
+		       (unsigned long long)u(q, "packets"));
+	}
+	printf("\nLast moves (oldest first):\n");
+	for (size_t i = 0; ms && i < json_object_array_length(ms); i++) {
+		struct json_object *m = json_object_array_get_idx(ms, i);
+		time_t t = (time_t)(u(m, "time_ns") / 1000000000ull);
+		char when[32];
+
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+		printf("  %s.%03llu %s vq%llu: worker %s (cpu %s) -> %s (cpu %s)  %s%s%s\n", when,
+		       (unsigned long long)(u(m, "time_ns") / 1000000 % 1000), s(m, "port"),
+		       (unsigned long long)u(m, "vq"), s(m, "from_worker"), s(m, "from_cpu"),
+		       s(m, "to_worker"), s(m, "to_cpu"), s(m, "reason"), *s(m, "detail") ? ": " : "",
+		       s(m, "detail"));
+	}
+}
+
 static void print_status(struct json_object *reply)
 {
 	printf("vhost-user-lb %s, up %llus, %llu ports, %llu workers, %llu MACs learned\n",
@@ -326,10 +370,25 @@ int main(int argc, char **argv)
 		rc = cmd_port(fd, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "stats") == 0) {
 		rc = cmd_stats(fd, argc - 1, argv + 1);
-	} else if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "fdb") == 0) {
-		req = req_new(argv[0]);
-		rc = run(fd, req, argv[0][0] == 's' ? print_status : print_fdb);
-		json_object_put(req);
+	} else if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "fdb") == 0 ||
+		   strcmp(argv[0], "workers") == 0 || strcmp(argv[0], "placement") == 0) {
+		static const struct {
+			const char *name;
+			void (*print)(struct json_object *);
+		} simple[] = {
+			{ "status", print_status },
+			{ "fdb", print_fdb },
+			{ "workers", print_workers },
+			{ "placement", print_placement },
+		};
+
+		rc = 2;
+		for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
+			if (strcmp(argv[0], simple[i].name) == 0) {
+				req = req_new(argv[0]);
+				rc = run(fd, req, simple[i].print);
+				json_object_put(req);
+			}
 	} else {
 		usage(stderr);
 		rc = 2;

@@ -13,6 +13,7 @@
 
 #include "build-config.h"
 #include "core/log.h"
+#include "balance/balancer.h"
 #include "daemon/daemon.h"
 
 /* Limits a misbehaving client cannot push past. */
@@ -303,6 +304,74 @@ static struct json_object *cmd_fdb(struct daemon *d, struct json_object *req)
 	return o;
 }
 
+static struct json_object *cmd_workers(struct daemon *d, struct json_object *req)
+{
+	struct json_object *o = ok_reply(), *arr = json_object_new_array();
+
+	(void)req;
+	dp_foreach_worker(d->dp, w) {
+		struct json_object *e = json_object_new_object();
+
+		add_u64(e, "id", w->id);
+		json_object_object_add(e, "cpu", json_object_new_int(w->cpu));
+		add_u64(e, "load_permille", d->bal->worker_load[w->id]);
+		add_u64(e, "queues", w->nqueues);
+		json_object_object_add(e, "retiring", json_object_new_boolean(d->bal->retiring[w->id]));
+		add_u64(e, "loops", __atomic_load_n(&w->stats.loops, __ATOMIC_RELAXED));
+		add_u64(e, "sleeps", __atomic_load_n(&w->stats.sleeps, __ATOMIC_RELAXED));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, "workers", arr);
+	return o;
+}
+
+static struct json_object *cmd_placement(struct daemon *d, struct json_object *req)
+{
+	struct json_object *o = ok_reply(), *arr = json_object_new_array(), *hist;
+	struct balancer *b = d->bal;
+
+	(void)req;
+	for (struct port *p = d->ports; p; p = p->next)
+		for (unsigned int q = 1; q < VU_MAX_VRINGS; q += 2) {
+			const struct dp_vq *vq = &p->dp->vq[q];
+			struct json_object *e;
+
+			if (!vq->ready)
+				continue;
+			e = json_object_new_object();
+			json_object_object_add(e, "port", json_object_new_string(p->spec.name));
+			add_u64(e, "vq", q);
+			json_object_object_add(e, "worker", json_object_new_int(vq->worker));
+			json_object_object_add(e, "cpu", json_object_new_int(
+				vq->worker >= 0 ? d->dp->workers[vq->worker].cpu : -1));
+			add_u64(e, "load_permille", vq->bal_load);
+			add_u64(e, "packets", __atomic_load_n(&vq->stats.packets, __ATOMIC_RELAXED));
+			json_object_array_add(arr, e);
+		}
+	json_object_object_add(o, "queues", arr);
+	hist = json_object_new_array();
+	for (unsigned int i = 0; i < b->history_len; i++) {
+		unsigned int k = (b->history_next + BALANCER_HISTORY - b->history_len + i) % BALANCER_HISTORY;
+		const struct balancer_event *ev = &b->history[k];
+		struct json_object *e = json_object_new_object();
+
+		add_u64(e, "time_ns", ev->time_ns);
+		json_object_object_add(e, "port", json_object_new_string(ev->port));
+		add_u64(e, "vq", ev->vq);
+		json_object_object_add(e, "from_worker", json_object_new_int(ev->from));
+		json_object_object_add(e, "to_worker", json_object_new_int(ev->to));
+		json_object_object_add(e, "from_cpu", json_object_new_int(ev->from_cpu));
+		json_object_object_add(e, "to_cpu", json_object_new_int(ev->to_cpu));
+		json_object_object_add(e, "reason", json_object_new_string(bal_reason_name(ev->reason)));
+		json_object_object_add(e, "detail", json_object_new_string(ev->detail));
+		json_object_array_add(hist, e);
+	}
+	json_object_object_add(o, "moves", hist);
+	add_u64(o, "ticks", b->ticks);
+	add_u64(o, "replans", b->replans);
+	return o;
+}
+
 static const struct {
 	const char *name;
 	struct json_object *(*fn)(struct daemon *d, struct json_object *req);
@@ -313,6 +382,8 @@ static const struct {
 	{ "port-list", cmd_port_list },
 	{ "stats", cmd_stats },
 	{ "fdb", cmd_fdb },
+	{ "workers", cmd_workers },
+	{ "placement", cmd_placement },
 };
 
 /**

@@ -55,6 +55,7 @@ struct daemon {
 	char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	uint64_t start_ns;
 	struct ctl_server *ctl;
+	struct balancer *bal;
 };
 
 int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *ret, char *why,

@@ -11,6 +11,7 @@
 
 #include "build-config.h"
 #include "core/log.h"
+#include "balance/balancer.h"
 #include "ctl/ctl.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
@@ -27,7 +28,8 @@ static void usage(FILE *out)
 		"  -d, --socket-dir DIR   directory for port sockets (default " VHOST_LB_DEFAULT_SOCKET_DIR ")\n"
 		"  -s, --ctl-socket PATH  control socket (default DIR/ctl.sock)\n"
 		"  -p, --port SPEC        add a port: NAME[,path=PATH][,mode=server|client][,queues=N]\n"
-		"  -w, --workers CPULIST  one datapath worker pinned to each listed CPU (default: one, unpinned)\n"
+		"  -w, --workers CPULIST  datapath workers, one pinned to each listed CPU\n"
+		"                         (default: one on each CPU the daemon may run on)\n"
 		"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 		"      --check-config     parse the configuration and exit\n"
 		"  -h, --help             this text\n"
@@ -220,9 +222,10 @@ int main(int argc, char **argv)
 
 	r = evloop_new(&d.loop);
 	if (!r)
-		r = dp_new(cfg.nworkers, cfg.workers_pinned ? cfg.worker_cpus : NULL, &d.dp);
+		r = dp_new(&d.dp);
 	if (!r)
-		r = dp_start(d.dp);
+		r = balancer_new(d.dp, d.loop, cfg.workers_pinned ? cfg.worker_cpus : NULL,
+				 cfg.workers_pinned ? cfg.nworkers : 0, &d.bal);
 	if (r) {
 		log_error("cannot start the datapath: %s", strerror(-r));
 		return 1;
@@ -253,6 +256,7 @@ int main(int argc, char **argv)
 
 	ctl_server_free(d.ctl);
 	ports_free_all(&d);
+	balancer_free(d.bal);
 	synchronize_rcu();
 	dp_free(d.dp);
 	rcu_barrier();
