@@ -141,6 +141,7 @@ T1=$(us)
 
 # --- boot -----------------------------------------------------------------
 APPEND="console=ttyS0 panic=-1 edd=off no_timer_check quiet intel_iommu=on vulb.phases=$PHASES"
+# shellcheck disable=SC2054 # QEMU option values contain commas
 QEMU=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -m 768 -smp "$SMP"
 	-nodefaults -display none -serial stdio -no-reboot
 	-kernel "$VMLINUX" -initrd "$IMG" -append "$APPEND"
@@ -153,14 +154,17 @@ QEMU=(qemu-system-x86_64 -accel tcg -machine q35 -cpu max -m 768 -smp "$SMP"
 	-netdev tap,id=n2,ifname=vulbq0,script=no,downscript=no,queues=4,vhost=off)
 LOG=$B/guest.log
 # The taps live in a private network namespace: the host's network is never touched.
-CMD=(flock /tmp/vhost-lb-qemu.lock unshare -n -- sh -c 'ip link set lo up &&
+# shellcheck disable=SC2016 # expanded by the inner shells
+CMD=(flock /tmp/vhost-lb-qemu.lock sh -c 'echo "# qemu lock acquired"; exec "$@"' sh
+	unshare -n -- sh -c 'ip link set lo up &&
 	ip tuntap add dev vulbt0 mode tap && ip link set vulbt0 up &&
 	ip tuntap add dev vulbq0 mode tap multi_queue &&
 	ip addr add 10.77.0.1/24 dev vulbq0 && ip link set vulbq0 up &&
 	exec timeout -k 5 "$0" "$@"' "$TIMEOUT" "${QEMU[@]}")
 echo "# ${CMD[*]}" >"$LOG"
-TQ=$(us) tinit="" tres=""
+TW=$(us) TQ=$TW TL=$TW tinit="" tres=""
 while IFS= read -r line; do
+	[ "$line" = "# qemu lock acquired" ] && { TQ=$(us); TL=$TQ; }
 	dt=$(($(us) - TQ))
 	printf '%4d.%02d %s\n' $((dt / 1000000)) $((dt % 1000000 / 10000)) "$line" >>"$LOG"
 	case $line in
@@ -170,9 +174,10 @@ while IFS= read -r line; do
 	case $line in "ok "* | "not ok "* | "=== "* | *"$MARK"* | *"Kernel panic"*) echo "$line" ;; esac
 done < <("${CMD[@]}" </dev/null 2>&1; echo "# qemu exit status $?")
 TE=$(us)
-echo "# timing: build+initramfs $(secs $((T1 - T0)))s, guest init at ${tinit:+$(secs "$tinit")}s," \
-	"result at ${tres:+$(secs "$tres")}s, qemu total $(secs $((TE - TQ)))s (includes waiting for the lock)" | tee -a "$LOG"
+at() { if [ -n "$1" ]; then echo "$(secs "$1")s"; else echo none; fi; }
+echo "# timing: build+initramfs $(secs $((T1 - T0)))s, waited $(secs $((TL - TW)))s for the QEMU lock;" \
+	"from QEMU start: guest init $(at "$tinit"), result $(at "$tres"), exit $(secs $((TE - TQ)))s" | tee -a "$LOG"
 echo "# log: $LOG"
 if grep -aq "${MARK}PASS" "$LOG"; then echo "run-kmod-test: PASS"; exit 0; fi
-grep -a -E 'not ok|Kernel panic|BUG|Oops|qemu exit' "$LOG" | tail -30
+grep -a -E 'not ok|Kernel panic|BUG|Oops|qemu exit' "$LOG" | tail -30 || true
 die "no PASS marker from the guest"

@@ -12,7 +12,7 @@ eq() { if [ "$2" = "$3" ]; then ok "$1 [$2]"; else nok "$1: got '$2' want '$3'";
 # kv LINE KEY: value of " KEY=value" in a key=value line
 kv() { echo "$1" | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
 # run a vulbk sequence; its output goes to /tmp/vk and stdout
-vk() { vulbk "$@" >/tmp/vk 2>&1; r=$?; cat /tmp/vk; return $r; }
+vk() { timeout 30 vulbk "$@" >/tmp/vk 2>&1; r=$?; cat /tmp/vk; return $r; }
 IP=/sbin/ip	# iproute2: busybox's ip applet has no "vf" keyword
 NCPU=$(nproc)
 drv_of() { basename "$(readlink -f "/sys/class/net/$1/device/driver")"; }
@@ -210,8 +210,8 @@ if [ $phase = lib-kmod ]; then insmod $MOD; BE=kmod; else BE=netlink; fi
 [ "$(cat $P/sriov_numvfs)" = 2 ] || { echo 0 > $P/sriov_numvfs; echo 2 > $P/sriov_numvfs; }
 wait_for "[ -n \"\$(ls $P/virtfn1/net 2>/dev/null)\" ]"
 SPEED=$(cat /sys/class/net/$PF/speed)
-sriov_test() { vulb-sriov-test "$@" >/tmp/st 2>&1; r=$?; cat /tmp/st; return $r; }
-check "library: backend is $BE" sh -c "vulb-sriov-test backend | grep -qx 'backend=$BE'"
+sriov_test() { timeout 30 vulb-sriov-test "$@" >/tmp/st 2>&1; r=$?; cat /tmp/st; return $r; }
+check "library: backend is $BE" sh -c "timeout 30 vulb-sriov-test backend | grep -qx 'backend=$BE'"
 sriov_test list "$PF"
 for i in 0 1; do
 	L=$(grep "^vf pf=$PFBDF index=$i " /tmp/st); B=$(vf_bdf $i)
