@@ -74,18 +74,23 @@ static void parse_vf_info(const struct nlattr *info, struct vf_parse *p)
 	const struct nlattr *a;
 	struct vulb_sriov_vf *v = NULL;
 
-	/* every IFLA_VF_* struct starts with __u32 vf */
 	mnl_attr_for_each_nested(a, info) {
 		const void *pl = mnl_attr_get_payload(a);
+		unsigned int type = mnl_attr_get_type(a);
 		__u32 vf;
 
-		if (mnl_attr_get_payload_len(a) < sizeof(__u32))
+		/* the structs we read start with __u32 vf; others (e.g.
+		 * IFLA_VF_BROADCAST) do not */
+		if ((type != IFLA_VF_MAC && type != IFLA_VF_VLAN &&
+		     type != IFLA_VF_RATE && type != IFLA_VF_SPOOFCHK &&
+		     type != IFLA_VF_TRUST) ||
+		    mnl_attr_get_payload_len(a) < sizeof(__u32))
 			continue;
 		vf = *(const __u32 *)pl;
 		if (vf >= p->n)
-			return;
+			continue;
 		v = &p->out[vf];
-		switch (mnl_attr_get_type(a)) {
+		switch (type) {
 		case IFLA_VF_MAC:
 			if (mnl_attr_get_payload_len(a) >= sizeof(struct ifla_vf_mac))
 				memcpy(v->mac, ((const struct ifla_vf_mac *)pl)->mac, 6);

@@ -2,6 +2,7 @@
 # kmodtest.sh - runs inside the TCG guest (busybox ash).  Every result of
 # vulb.ko or of the vulb_sriov library is compared with what sysfs, procfs or
 # iproute2 say.  TAP-style lines; the exit status is the number of failures.
+# shellcheck disable=SC2086,SC2012,SC2016 # names here are ethN and PCI addresses (no spaces); busybox has no find -printf; sh -c strings expand inside
 N=0 FAILS=0
 ok()   { N=$((N+1)); echo "ok $N - $*"; }
 nok()  { N=$((N+1)); FAILS=$((FAILS+1)); echo "not ok $N - $*"; }
