@@ -72,6 +72,27 @@ for s in $(nm -u "$KO" | awk '{print $2}'); do
 	nsym=$((nsym + 1))
 done
 echo "ok - vulb.ko built against $KVER; all $nsym undefined symbols are in Module.symvers; license GPL"
+# The check above must be able to fail: a probe module that uses an unexported
+# symbol (pci_iov_virtfn_bus) and, under a non-GPL license, a GPL-only one.
+N=$B/probe; rm -rf "$N"; mkdir -p "$N"
+cat >"$N/probe.c" <<'EOC'
+#include <linux/module.h>
+#include <linux/pci.h>
+extern int pci_iov_virtfn_bus(struct pci_dev *dev, int id);
+static int __init probe_init(void)
+{
+	return pci_iov_virtfn_bus(NULL, 0) + pci_num_vf(NULL);
+}
+module_init(probe_init);
+MODULE_LICENSE("Proprietary");
+EOC
+echo 'obj-m := probe.o' >"$N/Makefile"
+make -C "$KDIR" M="$N" modules >"$N/build.log" 2>&1 || true
+grep -q '"pci_iov_virtfn_bus" .*undefined!' "$N/build.log" ||
+	die "symbol check probe: modpost did not flag an unexported symbol"
+grep -q "GPL-incompatible module probe.ko uses GPL-only symbol 'pci_num_vf'" "$N/build.log" ||
+	die "symbol check probe: modpost did not flag a GPL-only symbol"
+echo "ok - the symbol check catches an unexported and a GPL-only symbol (probe module)"
 
 # --- guest programs -------------------------------------------------------
 CFLAGS=(-O2 -Wall -Wextra -Werror -Wno-sign-compare -Wno-missing-field-initializers -D_GNU_SOURCE -I"$SRC/include")
