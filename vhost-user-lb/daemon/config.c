@@ -114,6 +114,21 @@ static int set_daemon_key(struct config *c, const char *key, const char *val, ch
 			return -EINVAL;
 		}
 		c->workers_pinned = true;
+	} else if (strcmp(key, "metrics-socket") == 0) {
+		if (!*val || strlen(val) >= sizeof(c->metrics_path)) {
+			WHY("metrics-socket: path empty or too long");
+			return -EINVAL;
+		}
+		strcpy(c->metrics_path, val);
+	} else if (strcmp(key, "metrics-port") == 0) {
+		char *end;
+		long port = strtol(val, &end, 10);
+
+		if (*end || port < 0 || port > 65535) {
+			WHY("metrics-port: '%s' is not a TCP port (0 turns it off)", val);
+			return -EINVAL;
+		}
+		c->metrics_port = (int)port;
 	} else if (strcmp(key, "log-level") == 0) {
 		if (log_level_parse(val, &c->log_level)) {
 			WHY("log-level: '%s' is not one of error, warn, info, debug", val);

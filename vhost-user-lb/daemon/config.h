@@ -12,6 +12,8 @@
 struct config {
 	char socket_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char metrics_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int metrics_port;                 /* 127.0.0.1:PORT, 0 = off */
 	enum log_level log_level;
 	unsigned int nworkers;
 	int worker_cpus[CONFIG_MAX_WORKERS];

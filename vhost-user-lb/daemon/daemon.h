@@ -57,6 +57,7 @@ struct daemon {
 	uint64_t start_ns;
 	struct ctl_server *ctl;
 	struct balancer *bal;
+	struct metrics_server *metrics;
 	bool handed_over;      /* a new process took our ports: exit without touching them */
 };
 
