@@ -54,6 +54,11 @@ static void on_signal(struct ev_source *src, int fd, uint32_t events, void *opaq
 	if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
 		log_info("signal %u: shutting down", si.ssi_signo);
 		evloop_quit(d->loop);
+	} else if (si.ssi_signo == SIGHUP) {
+		char why[512];
+
+		if (daemon_reload(d, why, sizeof(why)))
+			log_error("reload: %s", why);
 	}
 }
 
@@ -157,6 +162,7 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		strcpy(c->socket_dir, socket_dir);
 	}
 	if (config_path) {
+		snprintf(c->config_path, sizeof(c->config_path), "%s", config_path);
 		r = config_load_file(c, config_path, why, sizeof(why));
 		if (r) {
 			fprintf(stderr, "vhost-user-lb: %s\n", why);
@@ -164,6 +170,11 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		}
 		if (socket_dir)
 			strcpy(c->socket_dir, socket_dir);
+		r = config_resolve_paths(c, why, sizeof(why));
+		if (r) {
+			fprintf(stderr, "vhost-user-lb: %s\n", why);
+			return r;
+		}
 	}
 	if (ctl) {
 		if (strlen(ctl) >= sizeof(c->ctl_path)) {
@@ -289,9 +300,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	snprintf(d.config_path, sizeof(d.config_path), "%s", cfg.config_path);
 	for (unsigned int i = 0; i < cfg.nports; i++) {
 		char why[256];
 
+		cfg.ports[i].from_config = true;
 		r = port_add(&d, &cfg.ports[i], why, sizeof(why));
 		if (r) {
 			log_error("port '%s': %s", cfg.ports[i].name, *why ? why : strerror(-r));
