@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "balance/balancer.h"
 #include "daemon/daemon.h"
+#include "daemon/handover.h"
 
 /* Limits a misbehaving client cannot push past. */
 #define CTL_MAX_CLIENTS 32
@@ -229,6 +230,7 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 	add_u64(o, "rx_bytes", in.bytes);
 	add_u64(o, "tx_packets", out.packets);
 	add_u64(o, "tx_bytes", out.bytes);
+	json_object_object_add(o, "rings_broken", json_object_new_boolean(__atomic_load_n(&p->dp->broken, __ATOMIC_RELAXED)));
 	add_u64(o, "rx_interrupts", in.calls);
 	add_u64(o, "tx_interrupts", out.calls);
 	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
@@ -252,6 +254,17 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 		add_u64(q, "drops", drops_total(&vq->stats));
 		add_u64(q, "interrupts", __atomic_load_n(&vq->stats.calls, __ATOMIC_RELAXED));
 		json_object_object_add(q, "worker", json_object_new_int(vq->worker));
+		if (vq->ready) {
+			/* The ring as the guest sees it: what an operator needs to tell a stuck guest
+			 * (avail not moving) from a stuck switch (last_avail behind avail). */
+			const struct vring *vr = &vq->ring;
+
+			add_u64(q, "avail_idx", __atomic_load_n(&vr->avail->idx, __ATOMIC_RELAXED));
+			add_u64(q, "last_avail_idx", vr->last_avail_idx);
+			add_u64(q, "used_idx", __atomic_load_n(&vr->used->idx, __ATOMIC_RELAXED));
+			add_u64(q, "used_flags", __atomic_load_n(&vr->used->flags, __ATOMIC_RELAXED));
+			add_u64(q, "avail_flags", __atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED));
+		}
 		json_object_array_add(queues, q);
 	}
 	json_object_object_add(o, "queues", queues);
@@ -316,6 +329,11 @@ static struct json_object *cmd_workers(struct daemon *d, struct json_object *req
 		json_object_object_add(e, "cpu", json_object_new_int(w->cpu));
 		add_u64(e, "load_permille", d->bal->worker_load[w->id]);
 		add_u64(e, "queues", w->nqueues);
+		{
+			const struct dp_poll_list *pl = rcu_dereference(w->plist);
+
+			add_u64(e, "polled", pl ? pl->n : 0);
+		}
 		json_object_object_add(e, "retiring", json_object_new_boolean(d->bal->retiring[w->id]));
 		add_u64(e, "loops", __atomic_load_n(&w->stats.loops, __ATOMIC_RELAXED));
 		add_u64(e, "sleeps", __atomic_load_n(&w->stats.sleeps, __ATOMIC_RELAXED));
@@ -456,6 +474,18 @@ static int send_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+static bool is_handover(const char *line, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *req = tok ? json_tokener_parse_ex(tok, line, (int)len) : NULL;
+	bool yes = req && json_object_is_type(req, json_type_object) && get_str(req, "cmd") &&
+		   strcmp(get_str(req, "cmd"), "handover") == 0;
+
+	json_object_put(req);
+	json_tokener_free(tok);
+	return yes;
+}
+
 static void client_on_event(struct ev_source *src, int fd, uint32_t events, void *opaque)
 {
 	struct ctl_client *c = opaque;
@@ -474,6 +504,13 @@ static void client_on_event(struct ev_source *src, int fd, uint32_t events, void
 	c->len += (size_t)n;
 	while ((nl = memchr(c->buf, '\n', c->len))) {
 		size_t line_len = (size_t)(nl - c->buf);
+
+		/* The hand-over takes over this connection for its own wire format. */
+		if (is_handover(c->buf, line_len)) {
+			(void)handover_give(c->srv->d, fd);
+			client_free(c);
+			return;
+		}
 		struct json_object *reply = ctl_handle_request(c->srv->d, c->buf, line_len);
 		const char *text = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
 		int r = send_all(fd, text, strlen(text));
@@ -556,6 +593,31 @@ int ctl_server_new(struct daemon *d, const char *path, struct ctl_server **ret)
 	return 0;
 }
 
+/* Serves the listening socket @fd handed over by a previous daemon process. */
+int ctl_server_adopt(struct daemon *d, int fd, const char *path, struct ctl_server **ret)
+{
+	struct ctl_server *srv = calloc(1, sizeof(*srv));
+	int r;
+
+	if (!srv)
+		return -ENOMEM;
+	srv->d = d;
+	srv->fd = fd;
+	snprintf(srv->path, sizeof(srv->path), "%s", path);
+	r = evloop_add_fd(d->loop, fd, EPOLLIN, listen_on_event, srv, &srv->src);
+	if (r) {
+		free(srv);
+		return r;
+	}
+	*ret = srv;
+	return 0;
+}
+
+int ctl_server_fd(const struct ctl_server *srv)
+{
+	return srv->fd;
+}
+
 void ctl_server_free(struct ctl_server *srv)
 {
 	if (!srv)
@@ -564,6 +626,7 @@ void ctl_server_free(struct ctl_server *srv)
 		client_free(srv->clients);
 	evloop_remove(srv->src);
 	close(srv->fd);
-	(void)unlink(srv->path);
+	if (!srv->d->handed_over)
+		(void)unlink(srv->path);
 	free(srv);
 }

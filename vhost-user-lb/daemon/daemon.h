@@ -44,6 +44,7 @@ struct port {
 	bool was_broken;      /* last connection ended because the frontend misbehaved */
 	uint64_t connects;
 	uint64_t broken_count;
+	bool was_ready[VU_MAX_VRINGS];   /* hand-over: rings that ran when it stopped them */
 };
 
 struct daemon {
@@ -56,12 +57,15 @@ struct daemon {
 	uint64_t start_ns;
 	struct ctl_server *ctl;
 	struct balancer *bal;
+	bool handed_over;      /* a new process took our ports: exit without touching them */
 };
 
 int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *ret, char *why,
 		    size_t why_len);
 int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t why_len);
 int port_del(struct daemon *d, const char *name);
+int port_restore(struct daemon *d, const struct port_spec *spec, int listen_fd, int conn_fd,
+		 struct port **ret);
 struct port *port_find(struct daemon *d, const char *name);
 const char *port_state(const struct port *p);
 const char *port_mode_name(enum port_mode m);

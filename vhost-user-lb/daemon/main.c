@@ -15,6 +15,7 @@
 #include "ctl/ctl.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/handover.h"
 
 #define FDB_AGE_S 300
 #define FDB_SWEEP_MS 5000
@@ -32,6 +33,8 @@ static void usage(FILE *out)
 		"                         (default: one on each CPU the daemon may run on)\n"
 		"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 		"      --check-config     parse the configuration and exit\n"
+		"      --takeover         take over the ports of the daemon running on the control\n"
+		"                         socket, without disconnecting its guests (upgrade)\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          the version\n");
 }
@@ -90,7 +93,9 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-enum { OPT_CHECK_CONFIG = 256 };
+enum { OPT_CHECK_CONFIG = 256, OPT_TAKEOVER };
+
+static bool opt_takeover;
 
 static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 {
@@ -102,6 +107,7 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "takeover", no_argument, NULL, OPT_TAKEOVER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -123,6 +129,7 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		case 'w': workers = optarg; break;
 		case 'l': level = optarg; break;
 		case OPT_CHECK_CONFIG: *check_only = true; break;
+		case OPT_TAKEOVER: opt_takeover = true; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("vhost-user-lb %s\n", VHOST_LB_VERSION); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -237,10 +244,24 @@ int main(int argc, char **argv)
 		log_error("cannot set up the event loop");
 		return 1;
 	}
-	r = ctl_server_new(&d, d.ctl_path, &d.ctl);
-	if (r) {
-		log_error("cannot listen on control socket %s: %s", d.ctl_path, strerror(-r));
-		return 1;
+	if (opt_takeover) {
+		int ctl_fd = -1;
+
+		/* The old process's ports and sessions replace the configured ones. */
+		r = handover_take(&d, d.ctl_path, &ctl_fd);
+		if (!r)
+			r = ctl_server_adopt(&d, ctl_fd, d.ctl_path, &d.ctl);
+		if (r) {
+			log_error("take-over failed: %s", strerror(-r));
+			return 1;
+		}
+		cfg.nports = 0;
+	} else {
+		r = ctl_server_new(&d, d.ctl_path, &d.ctl);
+		if (r) {
+			log_error("cannot listen on control socket %s: %s", d.ctl_path, strerror(-r));
+			return 1;
+		}
 	}
 	for (unsigned int i = 0; i < cfg.nports; i++) {
 		char why[256];

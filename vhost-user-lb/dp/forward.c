@@ -445,6 +445,32 @@ static void forward_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *s
 	}
 }
 
+/* A started but disabled TX ring: take its chains and give them back unsent (vhost-user spec). */
+static unsigned int discard_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
+			       struct dp_vq *txq, unsigned int vq_index, unsigned int n)
+{
+	const struct gmem_table *mem = rcu_dereference(src->mem);
+	struct vring *vr = &txq->ring;
+
+	for (unsigned int i = 0; i < n; i++) {
+		int r = vring_pop(vr, mem, false, &s->tx[0]);
+
+		if (r && r != -EMSGSIZE) {
+			dp_port_break(dp, src, vq_index, "invalid TX descriptor chain", r);
+			return i;
+		}
+		vring_used_put(vr, s->tx[0].head, 0);
+	}
+	vring_used_publish(vr);
+	dp_log_used(rcu_dereference(src->dlog), txq);
+	stat_add(&txq->stats.drops[DP_DROP_DISABLED], n);
+	if (vring_need_call(vr) && txq->call_fd >= 0) {
+		stat_add(&txq->stats.calls, 1);
+		(void)eventfd_write(txq->call_fd, 1);
+	}
+	return n;
+}
+
 /**
  * dp_drain_tx() - forward up to one burst from a guest's TX ring.
  * Context: the worker that owns @txq, RCU read side. Return: frames taken from the ring.
@@ -465,6 +491,8 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 		return 0;
 	}
 	n = MIN((unsigned int)avail, DP_BURST);
+	if (unlikely(txq->discard))
+		return discard_tx(dp, s, src, txq, vq_index, n);
 	for (; taken < n; taken++) {
 		struct dp_pkt *p = &s->pkts[taken];
 		int r = vring_pop(vr, mem, false, &s->tx[taken]);
