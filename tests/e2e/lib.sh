@@ -308,7 +308,7 @@ guest_field() {
 # wait_guests SECS NAME...: wait until every guest ran its test script and powered off.
 # Fails fast when a test script fails or a QEMU exits without its guest having powered off.
 wait_guests() {
-	local secs=$1 deadline name pid rc shown
+	local secs=$1 deadline name pid rc shown err
 	shift
 	deadline=$((${EPOCHREALTIME/./} + secs * 1000000))
 	declare -A shown_up=()
@@ -320,6 +320,8 @@ wait_guests() {
 				shown_up[$name]=1
 				log "guest $name: $(guest_lines "$name" | grep '^eth0 up' | tail -n 1)"
 			fi
+			err=$(guest_mark "$name" error)
+			[ -z "$err" ] || fail "guest $name: $err"
 			rc=$(guest_mark "$name" "test" | sed -n 's/^rc=//p')
 			if [ -n "$rc" ] && [ "$rc" != 0 ]; then
 				fail "guest $name: its test script failed (rc=$rc)"
@@ -442,6 +444,42 @@ check_port_counters() {
 		grx=$(guest_field "$g" eth0-stats rx_packets)
 		check "port $g: daemon rx_packets=${rx:-?} >= guest tx_packets=${gtx:-?}, daemon tx_packets=${tx:-?} >= guest rx_packets=${grx:-?}" \
 			at_least_pairs "$rx" "$gtx" "$tx" "$grx" "$gtx" 1
+	done
+}
+
+# queue_packets NAME DIR: "index=packets ..." for port NAME's queues in direction DIR (rx: from
+# the guest, tx: to the guest) in the last snapshot.
+queue_packets() {
+	python3 - "$RUN/stats.json" "$1" "$2" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for port in doc.get("ports", []):
+    if port.get("name") == sys.argv[2]:
+        qs = [q for q in port.get("queues", []) if q.get("dir") == sys.argv[3]]
+        print(" ".join("%s=%s" % (q.get("index"), q.get("packets")) for q in
+                       sorted(qs, key=lambda q: q.get("index", 0))))
+PY
+}
+
+# check_queue_counters NQ NAME...: on every port, queue pairs 0..NQ-1 each carried frames in
+# both directions.
+check_queue_counters() {
+	local nq=$1 g dir q counts n
+	shift
+	if standin; then
+		log "STAND-IN: daemon queue counters not checked"
+		return 0
+	fi
+	stats_snapshot
+	for g in "$@"; do
+		for dir in rx tx; do
+			counts=$(queue_packets "$g" $dir)
+			for ((q = 0; q < nq; q++)); do
+				n=$(echo "$counts" | tr ' ' '\n' | sed -n "s/^$q=//p")
+				check "port $g: $dir queue $q carried ${n:-no} packets (all $dir queues: ${counts:-none})" \
+					at_least "${n:-x}" 1
+			done
+		done
 	done
 }
 
