@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Port specs, CPU lists and the config file, with the errors users will see. */
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "daemon/config.h"
+
+static int load(const char *text, struct config *c, char *why, size_t len)
+{
+	char path[] = "/tmp/vulb-config-XXXXXX";
+	int fd = mkstemp(path), r;
+
+	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+		return -1;
+	close(fd);
+	config_init(c);
+	r = config_load_file(c, path, why, len);
+	unlink(path);
+	return r;
+}
+
+int main(void)
+{
+	struct port_spec s;
+	struct config c;
+	char why[512];
+	int cpus[8];
+	unsigned int n;
+
+	CHECK(port_spec_parse("vm1", "/run/x", &s, why, sizeof(why)) == 0 &&
+	      strcmp(s.path, "/run/x/vm1.sock") == 0 && s.mode == PORT_MODE_SERVER && s.queues == 8,
+	      "NAME alone: server socket in the socket dir");
+	CHECK(port_spec_parse("b,path=/tmp/q.sock,mode=client,queues=2", "/run/x", &s, why, sizeof(why)) == 0 &&
+	      strcmp(s.path, "/tmp/q.sock") == 0 && s.mode == PORT_MODE_CLIENT && s.queues == 2,
+	      "all options");
+	CHECK(port_spec_parse("b,mode=proxy", "/run/x", &s, why, sizeof(why)) == -EINVAL, "bad mode: %s", why);
+	CHECK(port_spec_parse("b,queues=99", "/run/x", &s, why, sizeof(why)) == -EINVAL, "bad queues: %s", why);
+	CHECK(port_spec_parse("a/b", "/run/x", &s, why, sizeof(why)) == -EINVAL, "bad name: %s", why);
+	CHECK(port_spec_parse("b,colour=red", "/run/x", &s, why, sizeof(why)) == -EINVAL, "unknown option: %s", why);
+
+	CHECK(config_parse_cpulist("0-2,5", cpus, 8, &n) == 0 && n == 4 && cpus[3] == 5, "cpu list 0-2,5");
+	CHECK(config_parse_cpulist("2-1", cpus, 8, &n) == -EINVAL, "reversed range rejected");
+	CHECK(config_parse_cpulist("0-9", cpus, 8, &n) == -E2BIG, "too many CPUs rejected");
+	CHECK(config_parse_cpulist("x", cpus, 8, &n) == -EINVAL, "garbage rejected");
+
+	CHECK(load("# a comment\n[daemon]\nsocket-dir = /tmp/vd\nworkers = 1\nlog-level = debug\n"
+		   "[port vm1]\nqueues = 4\n[port vm2]\npath = /tmp/vm2.sock\nmode = client\n",
+		   &c, why, sizeof(why)) == 0, "a full file parses: %s", why);
+	CHECK(c.nports == 2 && strcmp(c.ports[0].path, "/tmp/vd/vm1.sock") == 0 && c.ports[0].queues == 4 &&
+	      c.ports[1].mode == PORT_MODE_CLIENT && c.workers_pinned && c.worker_cpus[0] == 1 &&
+	      c.log_level == LOG_LVL_DEBUG, "values applied");
+	config_free(&c);
+	CHECK(load("[daemon]\nworkers = a\n", &c, why, sizeof(why)) == -EINVAL && strstr(why, ":2: workers"),
+	      "error names line and key: %s", why);
+	config_free(&c);
+	CHECK(load("[daemon]\nsocket-dir /x\n", &c, why, sizeof(why)) == -EINVAL && strstr(why, ":2:"),
+	      "missing '=': %s", why);
+	config_free(&c);
+	CHECK(load("[bogus]\n", &c, why, sizeof(why)) == -EINVAL, "unknown section: %s", why);
+	config_free(&c);
+	CHECK(load("[port vm1]\nmode = sideways\n", &c, why, sizeof(why)) == -EINVAL && strstr(why, "mode"),
+	      "bad port value: %s", why);
+	config_free(&c);
+	CHECK(load("key = 1\n", &c, why, sizeof(why)) == -EINVAL, "key outside a section: %s", why);
+	config_free(&c);
+	return check_done();
+}
