@@ -447,8 +447,9 @@ check_port_counters() {
 	done
 }
 
-# queue_packets NAME DIR: "index=packets ..." for port NAME's queues in direction DIR (rx: from
-# the guest, tx: to the guest) in the last snapshot.
+# queue_packets NAME DIR: "pair=packets ..." for port NAME's queues in direction DIR (rx: from
+# the guest, tx: to the guest) in the last snapshot. "index" is the virtqueue index, so queue
+# pair k is virtqueues 2k (receiveq) and 2k+1 (transmitq) (virtio 1.2, 5.1.2).
 queue_packets() {
 	python3 - "$RUN/stats.json" "$1" "$2" <<'PY'
 import json, sys
@@ -456,8 +457,8 @@ doc = json.load(open(sys.argv[1]))
 for port in doc.get("ports", []):
     if port.get("name") == sys.argv[2]:
         qs = [q for q in port.get("queues", []) if q.get("dir") == sys.argv[3]]
-        print(" ".join("%s=%s" % (q.get("index"), q.get("packets")) for q in
-                       sorted(qs, key=lambda q: q.get("index", 0))))
+        print(" ".join("%d=%s" % (q["index"] // 2, q.get("packets")) for q in
+                       sorted(qs, key=lambda q: q["index"])))
 PY
 }
 
