@@ -182,7 +182,7 @@ main() {
 		mv "$tmp" "$dir"
 		trap - EXIT
 		# Older images only take disk space.
-		find "$cache" -maxdepth 1 -name 'guest-*' ! -path "$dir" -exec rm -rf {} +
+		find "$cache" -mindepth 1 -maxdepth 1 -name 'guest-*' ! -path "$dir" -exec rm -rf {} +
 		echo "mkguest.sh: initramfs $(du -h "$dir/initramfs.cpio" | cut -f1)," \
 			"vmlinux $(du -h "$dir/vmlinux" | cut -f1)" >&2
 	fi
