@@ -411,21 +411,28 @@ at_least() {
 	[[ "$1" =~ ^[0-9]+$ && "$2" =~ ^[0-9]+$ ]] && [ "$1" -ge "$2" ]
 }
 
-# stats_snapshot: the daemon's counters (`stats --json`) into RUN/stats.json.
+# stats_snapshot: the daemon's counters (`stats --json`) into RUN/stats.json, and flattened into
+# RUN/stats.txt as "PORT KEY VALUE" lines: the port's scalar fields, and "rx.qN" / "tx.qN" for
+# queue pair N's packets in each direction. The queue "index" is the virtqueue index, so pair N
+# is virtqueues 2N (receiveq, dir tx) and 2N+1 (transmitq, dir rx) (virtio 1.2, 5.1.2).
 stats_snapshot() {
 	ctl --json stats >"$RUN/stats.json" || fail "vhost-user-lbctl stats failed"
-}
-
-# port_stat NAME FIELD: FIELD of port NAME in the last snapshot (empty if absent).
-port_stat() {
-	python3 - "$RUN/stats.json" "$1" "$2" <<'PY'
+	python3 - "$RUN/stats.json" >"$RUN/stats.txt" <<'PY' || fail "cannot parse the stats JSON"
 import json, sys
 doc = json.load(open(sys.argv[1]))
-for port in doc.get("ports", []):
-    if port.get("name") == sys.argv[2]:
-        v = port.get(sys.argv[3])
-        print("" if v is None else v)
+for port in doc["ports"]:
+    name = port["name"]
+    for key, value in port.items():
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            print(name, key, value)
+    for q in port.get("queues", []):
+        print(name, "%s.q%d" % (q["dir"], q["index"] // 2), q["packets"])
 PY
+}
+
+# port_stat NAME KEY: KEY of port NAME in the last snapshot (empty if absent).
+port_stat() {
+	awk -v p="$1" -v k="$2" '$1 == p && $2 == k { print $3 }' "$RUN/stats.txt"
 }
 
 # check_port_counters NAME...: the daemon saw at least every frame each guest counted on its eth0
@@ -447,21 +454,6 @@ check_port_counters() {
 	done
 }
 
-# queue_packets NAME DIR: "pair=packets ..." for port NAME's queues in direction DIR (rx: from
-# the guest, tx: to the guest) in the last snapshot. "index" is the virtqueue index, so queue
-# pair k is virtqueues 2k (receiveq) and 2k+1 (transmitq) (virtio 1.2, 5.1.2).
-queue_packets() {
-	python3 - "$RUN/stats.json" "$1" "$2" <<'PY'
-import json, sys
-doc = json.load(open(sys.argv[1]))
-for port in doc.get("ports", []):
-    if port.get("name") == sys.argv[2]:
-        qs = [q for q in port.get("queues", []) if q.get("dir") == sys.argv[3]]
-        print(" ".join("%d=%s" % (q["index"] // 2, q.get("packets")) for q in
-                       sorted(qs, key=lambda q: q["index"])))
-PY
-}
-
 # check_queue_counters NQ NAME...: on every port, queue pairs 0..NQ-1 each carried frames in
 # both directions.
 check_queue_counters() {
@@ -474,9 +466,10 @@ check_queue_counters() {
 	stats_snapshot
 	for g in "$@"; do
 		for dir in rx tx; do
-			counts=$(queue_packets "$g" $dir)
+			counts=$(awk -v p="$g" -v d="$dir" '$1 == p && index($2, d ".q") == 1 {
+				printf "%s=%s ", substr($2, length(d) + 3), $3 }' "$RUN/stats.txt")
 			for ((q = 0; q < nq; q++)); do
-				n=$(echo "$counts" | tr ' ' '\n' | sed -n "s/^$q=//p")
+				n=$(port_stat "$g" "$dir.q$q")
 				check "port $g: $dir queue $q carried ${n:-no} packets (all $dir queues: ${counts:-none})" \
 					at_least "${n:-x}" 1
 			done
