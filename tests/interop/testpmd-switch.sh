@@ -89,7 +89,9 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 grep -qw ready "$W/daemon.log" || die "daemon not ready after 10 s"
-[ -S "$W/a.sock" ] && [ -S "$W/b.sock" ] || die "daemon did not create a.sock and b.sock"
+if [ ! -S "$W/a.sock" ] || [ ! -S "$W/b.sock" ]; then
+	die "daemon did not create a.sock and b.sock"
+fi
 
 ctl() {
 	timeout 10 "$VHOST_LB_CTL" -s "$W/ctl.sock" "$@"
@@ -184,9 +186,9 @@ check() {
 	fe_s=$(tp_port_stats fe 2)
 	dm_s=$(daemon_stats)
 	echo "[$name] testpmd (port rx_pkts rx_bytes tx_pkts tx_bytes):"
-	sed 's/^/    /' <<<"$fe_s"
+	printf '    %s\n' "${fe_s//$'\n'/$'\n    '}"
 	echo "[$name] daemon (port rx_pkts rx_bytes tx_pkts tx_bytes state rxq_used txq_used qsum_ok drops):"
-	sed 's/^/    /' <<<"$dm_s"
+	printf '    %s\n' "${dm_s//$'\n'/$'\n    '}"
 	python3 - "$name" "$QUEUES" "$fe_s" "$dm_s" <<'EOF' || FAILED=1
 import sys
 name, queues, fe_s, dm_s = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
