@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* vhost-user-lbctl: the command-line client of the daemon's control socket. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "build-config.h"
+
+static bool opt_json;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: vhost-user-lbctl [-s CTLSOCK] [-j] COMMAND\n\n"
+		"Commands:\n"
+		"  status                                       daemon version, uptime, ports\n"
+		"  port add NAME [--path P] [--client] [--queues N] [--group G] [--perm MODE]\n"
+		"  port del NAME\n"
+		"  port list\n"
+		"  stats [NAME] [--watch [SECS]]                per-port and per-queue counters\n"
+		"  fdb                                          learned MAC addresses\n\n"
+		"  -s, --socket PATH   control socket (default " VHOST_LB_DEFAULT_SOCKET_DIR "/ctl.sock)\n"
+		"  -j, --json          print the daemon's JSON answer\n");
+}
+
+static int ctl_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "vhost-user-lbctl: socket path too long\n");
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "vhost-user-lbctl: cannot reach the daemon at %s: %s\n", path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends one request line, returns the parsed answer line (NULL on failure, said on stderr). */
+static struct json_object *call(int fd, struct json_object *req)
+{
+	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	static char buf[1 << 22];
+	size_t len = 0;
+	struct json_object *reply;
+
+	if (write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0) {
+		perror("vhost-user-lbctl: write");
+		return NULL;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (n <= 0) {
+			fprintf(stderr, "vhost-user-lbctl: the daemon closed the connection\n");
+			return NULL;
+		}
+		len += (size_t)n;
+		if (memchr(buf, '\n', len))
+			break;
+		if (len == sizeof(buf) - 1) {
+			fprintf(stderr, "vhost-user-lbctl: answer too long\n");
+			return NULL;
+		}
+	}
+	buf[len] = '\0';
+	reply = json_tokener_parse(buf);
+	if (!reply)
+		fprintf(stderr, "vhost-user-lbctl: the daemon's answer is not JSON\n");
+	return reply;
+}
+
+static const char *s(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static uint64_t u(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+static struct json_object *arr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_array) ? v
+												 : NULL;
+}
+
+static void print_port_list(struct json_object *reply)
+{
+	struct json_object *ports = arr(reply, "ports");
+
+	printf("%-16s %-7s %-12s %6s  %s\n", "PORT", "MODE", "STATE", "QUEUES", "SOCKET");
+	for (size_t i = 0; ports && i < json_object_array_length(ports); i++) {
+		struct json_object *p = json_object_array_get_idx(ports, i);
+
+		printf("%-16s %-7s %-12s %6llu  %s\n", s(p, "name"), s(p, "mode"), s(p, "state"),
+		       (unsigned long long)u(p, "queues"), s(p, "path"));
+	}
+}
+
+static uint64_t drops_sum(struct json_object *p)
+{
+	struct json_object *d;
+	uint64_t t = 0;
+
+	if (!json_object_object_get_ex(p, "drops", &d))
+		return 0;
+	json_object_object_foreach(d, k, v) {
+		(void)k;
+		t += json_object_get_uint64(v);
+	}
+	return t;
+}
+
+static void print_stats(struct json_object *reply)
+{
+	struct json_object *ports = arr(reply, "ports");
+
+	printf("%-14s %-11s %12s %14s %12s %14s %9s  %s\n", "PORT", "STATE", "RX_PKTS", "RX_BYTES",
+	       "TX_PKTS", "TX_BYTES", "DROPS", "MACS");
+	for (size_t i = 0; ports && i < json_object_array_length(ports); i++) {
+		struct json_object *p = json_object_array_get_idx(ports, i), *macs = arr(p, "macs");
+		struct json_object *qs = arr(p, "queues");
+		char macbuf[128] = "";
+
+		for (size_t m = 0; macs && m < json_object_array_length(macs) && m < 4; m++) {
+			strncat(macbuf, json_object_get_string(json_object_array_get_idx(macs, m)),
+				sizeof(macbuf) - strlen(macbuf) - 2);
+			strcat(macbuf, " ");
+		}
+		printf("%-14s %-11s %12llu %14llu %12llu %14llu %9llu  %s\n", s(p, "name"),
+		       s(p, "state"), (unsigned long long)u(p, "rx_packets"),
+		       (unsigned long long)u(p, "rx_bytes"), (unsigned long long)u(p, "tx_packets"),
+		       (unsigned long long)u(p, "tx_bytes"), (unsigned long long)drops_sum(p), macbuf);
+		for (size_t q = 0; qs && q < json_object_array_length(qs); q++) {
+			struct json_object *e = json_object_array_get_idx(qs, q);
+
+			printf("  vq%-3llu guest-%-2s %-3s %10llu pkts %14llu bytes %8llu drops %8llu irqs  worker %s\n",
+			       (unsigned long long)u(e, "index"), s(e, "guest_queue"),
+			       json_object_get_boolean(json_object_object_get(e, "enabled")) ? "on" : "off",
+			       (unsigned long long)u(e, "packets"), (unsigned long long)u(e, "bytes"),
+			       (unsigned long long)u(e, "drops"), (unsigned long long)u(e, "interrupts"),
+			       s(e, "worker"));
+		}
+	}
+}
+
+static void print_fdb(struct json_object *reply)
+{
+	struct json_object *es = arr(reply, "entries");
+
+	printf("%-18s %-16s %s\n", "MAC", "PORT", "AGE");
+	for (size_t i = 0; es && i < json_object_array_length(es); i++) {
+		struct json_object *e = json_object_array_get_idx(es, i);
+
+		printf("%-18s %-16s %llus\n", s(e, "mac"), s(e, "port"), (unsigned long long)u(e, "age_s"));
+	}
+}
+
+static void print_status(struct json_object *reply)
+{
+	printf("vhost-user-lb %s, up %llus, %llu ports, %llu workers, %llu MACs learned\n",
+	       s(reply, "version"), (unsigned long long)u(reply, "uptime_s"),
+	       (unsigned long long)u(reply, "ports"), (unsigned long long)u(reply, "workers"),
+	       (unsigned long long)u(reply, "fdb_entries"));
+}
+
+/* Return: process exit code. */
+static int run(int fd, struct json_object *req, void (*print)(struct json_object *))
+{
+	struct json_object *reply = call(fd, req);
+	struct json_object *ok;
+	int rc;
+
+	if (!reply)
+		return 1;
+	rc = json_object_object_get_ex(reply, "ok", &ok) && json_object_get_boolean(ok) ? 0 : 1;
+	if (opt_json)
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	else if (rc)
+		fprintf(stderr, "vhost-user-lbctl: %s\n", s(reply, "error"));
+	else if (print)
+		print(reply);
+	json_object_put(reply);
+	return rc;
+}
+
+static struct json_object *req_new(const char *cmd)
+{
+	struct json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "cmd", json_object_new_string(cmd));
+	return r;
+}
+
+static int cmd_port(int fd, int argc, char **argv)
+{
+	struct json_object *req;
+	int rc;
+
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[0], "list") == 0) {
+		req = req_new("port-list");
+		rc = run(fd, req, print_port_list);
+	} else if (strcmp(argv[0], "del") == 0 && argc == 2) {
+		req = req_new("port-del");
+		json_object_object_add(req, "name", json_object_new_string(argv[1]));
+		rc = run(fd, req, NULL);
+	} else if (strcmp(argv[0], "add") == 0 && argc >= 2) {
+		req = req_new("port-add");
+		json_object_object_add(req, "name", json_object_new_string(argv[1]));
+		for (int i = 2; i < argc; i++) {
+			const char *a = argv[i];
+
+			if (strcmp(a, "--client") == 0) {
+				json_object_object_add(req, "mode", json_object_new_string("client"));
+			} else if (i + 1 < argc && (strcmp(a, "--path") == 0 || strcmp(a, "--group") == 0 ||
+						    strcmp(a, "--perm") == 0)) {
+				json_object_object_add(req, a + 2, json_object_new_string(argv[++i]));
+			} else if (i + 1 < argc && strcmp(a, "--queues") == 0) {
+				json_object_object_add(req, "queues", json_object_new_int(atoi(argv[++i])));
+			} else {
+				fprintf(stderr, "vhost-user-lbctl: port add: unknown option '%s'\n", a);
+				json_object_put(req);
+				return 2;
+			}
+		}
+		rc = run(fd, req, NULL);
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	json_object_put(req);
+	return rc;
+}
+
+static int cmd_stats(int fd, int argc, char **argv)
+{
+	struct json_object *req = req_new("stats");
+	double watch = 0;
+	int rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--watch") == 0) {
+			watch = 1;
+			if (i + 1 < argc && atof(argv[i + 1]) > 0)
+				watch = atof(argv[++i]);
+		} else {
+			json_object_object_add(req, "name", json_object_new_string(argv[i]));
+		}
+	}
+	for (;;) {
+		if (watch && !opt_json) {
+			time_t now = time(NULL);
+
+			printf("\033[H\033[2Jvhost-user-lb port statistics, every %.1fs - %s", watch, ctime(&now));
+		}
+		rc = run(fd, req, print_stats);
+		fflush(stdout);
+		if (!watch || rc)
+			break;
+		usleep((useconds_t)(watch * 1e6));
+	}
+	json_object_put(req);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	const char *path = VHOST_LB_DEFAULT_SOCKET_DIR "/ctl.sock";
+	struct json_object *req;
+	int opt, fd, rc;
+
+	while ((opt = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's': path = optarg; break;
+		case 'j': opt_json = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("vhost-user-lbctl %s\n", VHOST_LB_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	fd = ctl_connect(path);
+	if (fd < 0)
+		return 1;
+	if (strcmp(argv[0], "port") == 0) {
+		rc = cmd_port(fd, argc - 1, argv + 1);
+	} else if (strcmp(argv[0], "stats") == 0) {
+		rc = cmd_stats(fd, argc - 1, argv + 1);
+	} else if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "fdb") == 0) {
+		req = req_new(argv[0]);
+		rc = run(fd, req, argv[0][0] == 's' ? print_status : print_fdb);
+		json_object_put(req);
+	} else {
+		usage(stderr);
+		rc = 2;
+	}
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ctl/ctl.h"
+
+#include <grp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "build-config.h"
+#include "core/log.h"
+#include "daemon/daemon.h"
+
+/* Limits a misbehaving client cannot push past. */
+#define CTL_MAX_CLIENTS 32
+#define CTL_MAX_LINE 65536
+
+struct ctl_client {
+	struct ctl_server *srv;
+	struct ctl_client *next;
+	int fd;
+	struct ev_source *src;
+	size_t len;
+	char buf[CTL_MAX_LINE];
+};
+
+struct ctl_server {
+	struct daemon *d;
+	int fd;
+	struct ev_source *src;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct ctl_client *clients;
+	unsigned int nclients;
+};
+
+static struct json_object *error_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static struct json_object *error_reply(const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object();
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	return o;
+}
+
+static struct json_object *ok_reply(void)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	return o;
+}
+
+static const char *get_str(struct json_object *req, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static struct json_object *cmd_status(struct daemon *d, struct json_object *req)
+{
+	struct json_object *o = ok_reply();
+
+	(void)req;
+	json_object_object_add(o, "version", json_object_new_string(VHOST_LB_VERSION));
+	add_u64(o, "uptime_s", (time_ns_mono() - d->start_ns) / 1000000000ull);
+	add_u64(o, "ports", d->nports);
+	add_u64(o, "workers", d->dp->nworkers);
+	add_u64(o, "fdb_entries", __atomic_load_n(&d->dp->fdb->count, __ATOMIC_RELAXED));
+	return o;
+}
+
+static struct json_object *cmd_port_add(struct daemon *d, struct json_object *req)
+{
+	const char *name = get_str(req, "name"), *path = get_str(req, "path");
+	const char *mode = get_str(req, "mode"), *group = get_str(req, "group");
+	const char *perm = get_str(req, "perm");
+	struct json_object *q;
+	struct port_spec spec;
+	char text[600], why[256];
+	int r;
+
+	if (!name)
+		return error_reply("port-add needs \"name\"");
+	snprintf(text, sizeof(text), "%s%s%s%s%s", name, path ? ",path=" : "", path ? path : "",
+		 mode ? ",mode=" : "", mode ? mode : "");
+	r = port_spec_parse(text, d->socket_dir, &spec, why, sizeof(why));
+	if (r)
+		return error_reply("%s", why);
+	if (json_object_object_get_ex(req, "queues", &q)) {
+		int64_t n = json_object_get_int64(q);
+
+		if (!json_object_is_type(q, json_type_int) || n < 1 || n > VU_MAX_QUEUE_PAIRS)
+			return error_reply("queues must be 1..%d", VU_MAX_QUEUE_PAIRS);
+		spec.queues = (unsigned int)n;
+	}
+	if (group) {
+		struct group *g = getgrnam(group);
+
+		if (!g)
+			return error_reply("no group '%s'", group);
+		spec.group = g->gr_gid;
+	}
+	if (perm) {
+		char *end;
+		unsigned long m = strtoul(perm, &end, 8);
+
+		if (*end || m > 0777)
+			return error_reply("perm must be octal, like \"0660\"");
+		spec.perm = (mode_t)m;
+	}
+	r = port_add(d, &spec, why, sizeof(why));
+	if (r)
+		return error_reply("%s", *why ? why : strerror(-r));
+	{
+		struct json_object *o = ok_reply();
+
+		json_object_object_add(o, "path", json_object_new_string(spec.path));
+		return o;
+	}
+}
+
+static struct json_object *cmd_port_del(struct daemon *d, struct json_object *req)
+{
+	const char *name = get_str(req, "name");
+
+	if (!name)
+		return error_reply("port-del needs \"name\"");
+	if (port_del(d, name))
+		return error_reply("no port '%s'", name);
+	return ok_reply();
+}
+
+static struct json_object *port_summary(const struct port *p)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(p->spec.name));
+	json_object_object_add(o, "path", json_object_new_string(p->spec.path));
+	json_object_object_add(o, "mode", json_object_new_string(port_mode_name(p->spec.mode)));
+	json_object_object_add(o, "state", json_object_new_string(port_state(p)));
+	add_u64(o, "queues", p->spec.queues);
+	add_u64(o, "connects", p->connects);
+	add_u64(o, "broken", p->broken_count);
+	return o;
+}
+
+static struct json_object *cmd_port_list(struct daemon *d, struct json_object *req)
+{
+	struct json_object *o = ok_reply(), *arr = json_object_new_array();
+
+	(void)req;
+	for (struct port *p = d->ports; p; p = p->next)
+		json_object_array_add(arr, port_summary(p));
+	json_object_object_add(o, "ports", arr);
+	return o;
+}
+
+static struct json_object *drops_json(const struct dp_vq_stats *s)
+{
+	struct json_object *o = json_object_new_object();
+
+	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
+		add_u64(o, dp_drop_names[i], s->drops[i]);
+	return o;
+}
+
+static uint64_t drops_total(const struct dp_vq_stats *s)
+{
+	uint64_t t = 0;
+
+	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
+		t += s->drops[i];
+	return t;
+}
+
+struct mac_collect {
+	const struct dp_port *port;
+	struct json_object *arr;
+};
+
+static void mac_str(uint64_t mac, char out[18])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", (unsigned)(mac >> 40) & 255,
+		 (unsigned)(mac >> 32) & 255, (unsigned)(mac >> 24) & 255, (unsigned)(mac >> 16) & 255,
+		 (unsigned)(mac >> 8) & 255, (unsigned)mac & 255);
+}
+
+static void collect_mac(const struct fdb_entry *e, void *opaque)
+{
+	struct mac_collect *mc = opaque;
+	char s[18];
+
+	if (__atomic_load_n(&e->port, __ATOMIC_RELAXED) != mc->port)
+		return;
+	mac_str(e->mac, s);
+	json_object_array_add(mc->arr, json_object_new_string(s));
+}
+
+static struct json_object *port_stats(struct daemon *d, const struct port *p)
+{
+	struct json_object *o = port_summary(p), *queues = json_object_new_array();
+	struct mac_collect mc = { .port = p->dp, .arr = json_object_new_array() };
+	struct dp_vq_stats in, out, all = { 0 };
+
+	dp_port_stats(p->dp, &in, &out);
+	fdb_foreach_rcu(d->dp->fdb, collect_mac, &mc);
+	json_object_object_add(o, "macs", mc.arr);
+	add_u64(o, "rx_packets", in.packets);
+	add_u64(o, "rx_bytes", in.bytes);
+	add_u64(o, "tx_packets", out.packets);
+	add_u64(o, "tx_bytes", out.bytes);
+	add_u64(o, "rx_interrupts", in.calls);
+	add_u64(o, "tx_interrupts", out.calls);
+	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
+		all.drops[i] = in.drops[i] + out.drops[i];
+	json_object_object_add(o, "drops", drops_json(&all));
+	for (unsigned int i = 0; i < VU_MAX_VRINGS; i++) {
+		const struct dp_vq *vq = &p->dp->vq[i];
+		struct json_object *q;
+
+		if (!vq->num_set && !vq->stats.packets && !drops_total(&vq->stats))
+			continue;
+		q = json_object_new_object();
+		add_u64(q, "index", i);
+		json_object_object_add(q, "dir", json_object_new_string(dp_vq_is_tx(i) ? "rx" : "tx"));
+		json_object_object_add(q, "guest_queue",
+				       json_object_new_string(dp_vq_is_tx(i) ? "tx" : "rx"));
+		json_object_object_add(q, "enabled", json_object_new_boolean(vq->ready));
+		add_u64(q, "size", vq->num);
+		add_u64(q, "packets", __atomic_load_n(&vq->stats.packets, __ATOMIC_RELAXED));
+		add_u64(q, "bytes", __atomic_load_n(&vq->stats.bytes, __ATOMIC_RELAXED));
+		add_u64(q, "drops", drops_total(&vq->stats));
+		add_u64(q, "interrupts", __atomic_load_n(&vq->stats.calls, __ATOMIC_RELAXED));
+		json_object_object_add(q, "worker", json_object_new_int(vq->worker));
+		json_object_array_add(queues, q);
+	}
+	json_object_object_add(o, "queues", queues);
+	return o;
+}
+
+static struct json_object *cmd_stats(struct daemon *d, struct json_object *req)
+{
+	const char *name = get_str(req, "name");
+	struct json_object *o, *arr;
+
+	if (name && !port_find(d, name))
+		return error_reply("no port '%s'", name);
+	o = ok_reply();
+	arr = json_object_new_array();
+	for (struct port *p = d->ports; p; p = p->next)
+		if (!name || strcmp(name, p->spec.name) == 0)
+			json_object_array_add(arr, port_stats(d, p));
+	json_object_object_add(o, "ports", arr);
+	return o;
+}
+
+struct fdb_collect {
+	struct json_object *arr;
+	uint64_t now_s;
+};
+
+static void collect_fdb(const struct fdb_entry *e, void *opaque)
+{
+	struct fdb_collect *fc = opaque;
+	const struct dp_port *port = __atomic_load_n(&e->port, __ATOMIC_RELAXED);
+	struct json_object *o = json_object_new_object();
+	char s[18];
+
+	mac_str(e->mac, s);
+	json_object_object_add(o, "mac", json_object_new_string(s));
+	json_object_object_add(o, "port", json_object_new_string(port->name));
+	add_u64(o, "age_s", fc->now_s - __atomic_load_n(&e->seen_s, __ATOMIC_RELAXED));
+	json_object_array_add(fc->arr, o);
+}
+
+static struct json_object *cmd_fdb(struct daemon *d, struct json_object *req)
+{
+	struct json_object *o = ok_reply();
+	struct fdb_collect fc = { json_object_new_array(), time_ns_mono() / 1000000000ull };
+
+	(void)req;
+	fdb_foreach_rcu(d->dp->fdb, collect_fdb, &fc);
+	json_object_object_add(o, "entries", fc.arr);
+	return o;
+}
+
+static const struct {
+	const char *name;
+	struct json_object *(*fn)(struct daemon *d, struct json_object *req);
+} commands[] = {
+	{ "status", cmd_status },
+	{ "port-add", cmd_port_add },
+	{ "port-del", cmd_port_del },
+	{ "port-list", cmd_port_list },
+	{ "stats", cmd_stats },
+	{ "fdb", cmd_fdb },
+};
+
+/**
+ * ctl_handle_request() - parse one request line and run it.
+ * Context: control thread, RCU read side. Return: the reply object (never NULL).
+ */
+struct json_object *ctl_handle_request(struct daemon *d, const char *line, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *req, *reply;
+	const char *cmd;
+
+	if (!tok)
+		return error_reply("out of memory");
+	req = json_tokener_parse_ex(tok, line, (int)len);
+	if (!req || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(req, json_type_object)) {
+		json_tokener_free(tok);
+		json_object_put(req);
+		return error_reply("request is not a JSON object");
+	}
+	json_tokener_free(tok);
+	cmd = get_str(req, "cmd");
+	reply = NULL;
+	for (size_t i = 0; cmd && i < ARRAY_SIZE(commands); i++)
+		if (strcmp(cmd, commands[i].name) == 0)
+			reply = commands[i].fn(d, req);
+	if (!reply)
+		reply = cmd ? error_reply("unknown command '%s'", cmd) : error_reply("no \"cmd\"");
+	json_object_put(req);
+	return reply;
+}
+
+static void client_free(struct ctl_client *c)
+{
+	struct ctl_server *srv = c->srv;
+
+	for (struct ctl_client **pp = &srv->clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	srv->nclients--;
+	evloop_remove(c->src);
+	close(c->fd);
+	free(c);
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+				/* Replies are small; a client that does not read for 1 s is dropped. */
+				if (poll(&pfd, 1, 1000) <= 0)
+					return -ETIMEDOUT;
+				continue;
+			}
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void client_on_event(struct ev_source *src, int fd, uint32_t events, void *opaque)
+{
+	struct ctl_client *c = opaque;
+	ssize_t n;
+	char *nl;
+
+	(void)src;
+	(void)events;
+	n = recv(fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		client_free(c);
+		return;
+	}
+	c->len += (size_t)n;
+	while ((nl = memchr(c->buf, '\n', c->len))) {
+		size_t line_len = (size_t)(nl - c->buf);
+		struct json_object *reply = ctl_handle_request(c->srv->d, c->buf, line_len);
+		const char *text = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
+		int r = send_all(fd, text, strlen(text));
+
+		if (r == 0)
+			r = send_all(fd, "\n", 1);
+		json_object_put(reply);
+		memmove(c->buf, nl + 1, c->len - line_len - 1);
+		c->len -= line_len + 1;
+		if (r) {
+			client_free(c);
+			return;
+		}
+	}
+	if (c->len == sizeof(c->buf)) {
+		log_warn("control client sent a request over %d bytes; dropped", CTL_MAX_LINE);
+		client_free(c);
+	}
+}
+
+static void listen_on_event(struct ev_source *src, int fd, uint32_t events, void *opaque)
+{
+	struct ctl_server *srv = opaque;
+	struct ctl_client *c;
+	int cfd;
+
+	(void)src;
+	(void)events;
+	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd < 0)
+		return;
+	if (srv->nclients >= CTL_MAX_CLIENTS || !(c = calloc(1, sizeof(*c)))) {
+		close(cfd);
+		return;
+	}
+	c->srv = srv;
+	c->fd = cfd;
+	if (evloop_add_fd(srv->d->loop, cfd, EPOLLIN, client_on_event, c, &c->src)) {
+		close(cfd);
+		free(c);
+		return;
+	}
+	c->next = srv->clients;
+	srv->clients = c;
+	srv->nclients++;
+}
+
+/* Context: control thread. The socket is root-only (0600): it can add and remove ports. */
+int ctl_server_new(struct daemon *d, const char *path, struct ctl_server **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ctl_server *srv;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->d = d;
+	strcpy(srv->path, path);
+	strcpy(sa.sun_path, path);
+	(void)unlink(path);
+	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (srv->fd < 0 || bind(srv->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0600) < 0 || listen(srv->fd, 16) < 0) {
+		r = -errno;
+		if (srv->fd >= 0)
+			close(srv->fd);
+		free(srv);
+		return r;
+	}
+	r = evloop_add_fd(d->loop, srv->fd, EPOLLIN, listen_on_event, srv, &srv->src);
+	if (r) {
+		close(srv->fd);
+		free(srv);
+		return r;
+	}
+	*ret = srv;
+	return 0;
+}
+
+void ctl_server_free(struct ctl_server *srv)
+{
+	if (!srv)
+		return;
+	while (srv->clients)
+		client_free(srv->clients);
+	evloop_remove(srv->src);
+	close(srv->fd);
+	(void)unlink(srv->path);
+	free(srv);
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The control socket: one JSON object per line in each direction (docs/usage.md, "The
+ * control protocol"). Requests run on the control thread, so they see a consistent state.
+ */
+#ifndef VULB_CTL_CTL_H
+#define VULB_CTL_CTL_H
+
+#include <json-c/json.h>
+
+struct daemon;
+struct ctl_server;
+
+int ctl_server_new(struct daemon *d, const char *path, struct ctl_server **ret);
+void ctl_server_free(struct ctl_server *c);
+
+/* Pure request handling, separate from the socket so it can be tested and fuzzed. */
+struct json_object *ctl_handle_request(struct daemon *d, const char *line, size_t len);
+
+#endif

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The config file: INI-style sections, `key = value` lines, `#` comments.
+ *
+ *   [daemon]            socket-dir, ctl-socket, workers (CPU list), log-level
+ *   [port NAME]         path, mode (server|client), queues, group, perm
+ *
+ * Every error names the line and the key (docs/usage.md documents each key).
+ */
+#include "daemon/config.h"
+
+#include <ctype.h>
+#include <grp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "build-config.h"
+
+#define WHY(...) snprintf(why, why_len, __VA_ARGS__)
+
+void config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->socket_dir, sizeof(c->socket_dir), "%s", VHOST_LB_DEFAULT_SOCKET_DIR);
+	c->log_level = LOG_LVL_INFO;
+	c->nworkers = 1;
+	c->worker_cpus[0] = -1;
+}
+
+void config_free(struct config *c)
+{
+	free(c->ports);
+	free(c->port_texts);
+	c->ports = NULL;
+	c->port_texts = NULL;
+}
+
+int config_add_port(struct config *c, const struct port_spec *spec)
+{
+	struct port_spec *n;
+
+	if (c->nports >= CONFIG_MAX_PORTS)
+		return -ENOSPC;
+	n = realloc(c->ports, sizeof(*n) * (c->nports + 1));
+	if (!n)
+		return -ENOMEM;
+	c->ports = n;
+	c->ports[c->nports++] = *spec;
+	return 0;
+}
+
+/* "0-3,6" -> {0,1,2,3,6}. Return: 0 or -EINVAL. */
+int config_parse_cpulist(const char *text, int *cpus, unsigned int max, unsigned int *ret_n)
+{
+	unsigned int n = 0;
+	const char *p = text;
+
+	while (*p) {
+		char *end;
+		long a = strtol(p, &end, 10), b;
+
+		if (end == p || a < 0 || a > 4095)
+			return -EINVAL;
+		b = a;
+		if (*end == '-') {
+			p = end + 1;
+			b = strtol(p, &end, 10);
+			if (end == p || b < a || b > 4095)
+				return -EINVAL;
+		}
+		for (long i = a; i <= b; i++) {
+			if (n >= max)
+				return -E2BIG;
+			cpus[n++] = (int)i;
+		}
+		p = end;
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return -EINVAL;
+	}
+	if (!n)
+		return -EINVAL;
+	*ret_n = n;
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int set_daemon_key(struct config *c, const char *key, const char *val, char *why,
+			  size_t why_len)
+{
+	if (strcmp(key, "socket-dir") == 0 || strcmp(key, "ctl-socket") == 0) {
+		char *dst = key[0] == 's' ? c->socket_dir : c->ctl_path;
+
+		if (!*val || strlen(val) >= sizeof(c->socket_dir) - 16) {
+			WHY("%s: path empty or too long", key);
+			return -EINVAL;
+		}
+		strcpy(dst, val);
+	} else if (strcmp(key, "workers") == 0) {
+		if (config_parse_cpulist(val, c->worker_cpus, CONFIG_MAX_WORKERS, &c->nworkers)) {
+			WHY("workers: '%s' is not a CPU list like 0-1,3", val);
+			return -EINVAL;
+		}
+		c->workers_pinned = true;
+	} else if (strcmp(key, "log-level") == 0) {
+		if (log_level_parse(val, &c->log_level)) {
+			WHY("log-level: '%s' is not one of error, warn, info, debug", val);
+			return -EINVAL;
+		}
+	} else {
+		WHY("unknown key '%s' in [daemon]", key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_port_key(struct port_spec *s, const char *key, const char *val, char *why,
+			size_t why_len)
+{
+	if (strcmp(key, "path") == 0) {
+		if (!*val || strlen(val) >= sizeof(s->path)) {
+			WHY("path: empty or too long");
+			return -EINVAL;
+		}
+		strcpy(s->path, val);
+	} else if (strcmp(key, "mode") == 0) {
+		if (strcmp(val, "server") == 0)
+			s->mode = PORT_MODE_SERVER;
+		else if (strcmp(val, "client") == 0)
+			s->mode = PORT_MODE_CLIENT;
+		else {
+			WHY("mode: '%s' is not server or client", val);
+			return -EINVAL;
+		}
+	} else if (strcmp(key, "queues") == 0) {
+		char *end;
+		unsigned long q = strtoul(val, &end, 10);
+
+		if (*end || q < 1 || q > VU_MAX_QUEUE_PAIRS) {
+			WHY("queues: '%s' is not 1..%d", val, VU_MAX_QUEUE_PAIRS);
+			return -EINVAL;
+		}
+		s->queues = (unsigned int)q;
+	} else if (strcmp(key, "group") == 0) {
+		struct group *g = getgrnam(val);
+
+		if (!g) {
+			WHY("group: no group '%s'", val);
+			return -EINVAL;
+		}
+		s->group = g->gr_gid;
+	} else if (strcmp(key, "perm") == 0) {
+		char *end;
+		unsigned long m = strtoul(val, &end, 8);
+
+		if (*end || m > 0777) {
+			WHY("perm: '%s' is not an octal mode like 0660", val);
+			return -EINVAL;
+		}
+		s->perm = (mode_t)m;
+	} else {
+		WHY("unknown key '%s' in [port]", key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int finish_port(struct config *c, struct port_spec *s, bool *open, char *why, size_t why_len)
+{
+	if (!*open)
+		return 0;
+	*open = false;
+	if (!s->path[0] &&
+	    snprintf(s->path, sizeof(s->path), "%s/%s.sock", c->socket_dir, s->name) >= (int)sizeof(s->path)) {
+		WHY("port '%s': socket path too long", s->name);
+		return -EINVAL;
+	}
+	return config_add_port(c, s);
+}
+
+/**
+ * config_load_file() - read @path into @c.
+ * Return: 0, or -errno with "LINE: reason" in @why.
+ */
+int config_load_file(struct config *c, const char *path, char *why, size_t why_len)
+{
+	enum { SEC_NONE, SEC_DAEMON, SEC_PORT } sec = SEC_NONE;
+	struct port_spec port = { 0 };
+	bool port_open = false;
+	char line[1024], err[256];
+	unsigned int lineno = 0;
+	FILE *f = fopen(path, "re");
+	int r = 0;
+
+	if (!f) {
+		WHY("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s, *eq, *hash;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			r = -EINVAL;
+			snprintf(err, sizeof(err), "line too long");
+			break;
+		}
+		hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		s = trim(line);
+		if (!*s)
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+
+			r = finish_port(c, &port, &port_open, err, sizeof(err));
+			if (r)
+				break;
+			if (!close || close[1]) {
+				r = -EINVAL;
+				snprintf(err, sizeof(err), "malformed section header");
+				break;
+			}
+			*close = '\0';
+			s = trim(s + 1);
+			if (strcmp(s, "daemon") == 0) {
+				sec = SEC_DAEMON;
+			} else if (strncmp(s, "port", 4) == 0 && isspace((unsigned char)s[4])) {
+				char spec_why[128];
+				const char *name = trim(s + 5);
+
+				r = port_spec_parse(name, c->socket_dir, &port, spec_why, sizeof(spec_why));
+				if (r) {
+					snprintf(err, sizeof(err), "[port %s]: %s", name, spec_why);
+					break;
+				}
+				port.path[0] = '\0';   /* resolved at the end of the section */
+				sec = SEC_PORT;
+				port_open = true;
+			} else {
+				r = -EINVAL;
+				snprintf(err, sizeof(err), "unknown section [%s]", s);
+				break;
+			}
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (!eq) {
+			r = -EINVAL;
+			snprintf(err, sizeof(err), "expected key = value");
+			break;
+		}
+		*eq = '\0';
+		if (sec == SEC_DAEMON)
+			r = set_daemon_key(c, trim(s), trim(eq + 1), err, sizeof(err));
+		else if (sec == SEC_PORT)
+			r = set_port_key(&port, trim(s), trim(eq + 1), err, sizeof(err));
+		else {
+			r = -EINVAL;
+			snprintf(err, sizeof(err), "key outside of any section");
+		}
+		if (r)
+			break;
+	}
+	if (!r)
+		r = finish_port(c, &port, &port_open, err, sizeof(err));
+	fclose(f);
+	if (r)
+		WHY("%s:%u: %s", path, lineno, err);
+	return r;
+}

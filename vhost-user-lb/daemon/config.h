@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Daemon configuration: defaults, then the config file, then the command line. */
+#ifndef VULB_DAEMON_CONFIG_H
+#define VULB_DAEMON_CONFIG_H
+
+#include "core/log.h"
+#include "daemon/daemon.h"
+
+#define CONFIG_MAX_PORTS 1024
+#define CONFIG_MAX_WORKERS 256
+
+struct config {
+	char socket_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	enum log_level log_level;
+	unsigned int nworkers;
+	int worker_cpus[CONFIG_MAX_WORKERS];
+	bool workers_pinned;
+	unsigned int nports;
+	struct port_spec *ports;
+	char **port_texts;        /* --port SPECs, resolved once socket_dir is known */
+	unsigned int nport_texts;
+};
+
+void config_init(struct config *c);
+void config_free(struct config *c);
+int config_load_file(struct config *c, const char *path, char *why, size_t why_len);
+int config_parse_cpulist(const char *text, int *cpus, unsigned int max, unsigned int *ret_n);
+int config_add_port(struct config *c, const struct port_spec *spec);
+
+#endif

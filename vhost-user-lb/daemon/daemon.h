@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The daemon's control-thread state: its ports and the sockets that serve them. */
+#ifndef VULB_DAEMON_DAEMON_H
+#define VULB_DAEMON_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include "core/evloop.h"
+#include "dp/dp.h"
+#include "session/session.h"
+
+enum port_mode { PORT_MODE_SERVER, PORT_MODE_CLIENT };
+
+#define PORT_NAME_MAX 63
+#define PORT_DEFAULT_QUEUES 8
+
+struct port_spec {
+	char name[PORT_NAME_MAX + 1];
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	enum port_mode mode;
+	unsigned int queues;
+	gid_t group;          /* (gid_t)-1: leave the socket's group alone */
+	mode_t perm;          /* 0: default 0660 */
+};
+
+struct daemon;
+
+struct port {
+	struct daemon *d;
+	struct port *next;
+	struct port_spec spec;
+	struct dp_port *dp;
+	int listen_fd;
+	struct ev_source *listen_src;
+	int conn_fd;
+	struct ev_source *conn_src;
+	struct ev_source *retry_timer;
+	unsigned int backoff_ms;
+	struct session session;
+	bool connected;
+	bool was_broken;      /* last connection ended because the frontend misbehaved */
+	uint64_t connects;
+	uint64_t broken_count;
+};
+
+struct daemon {
+	struct evloop *loop;
+	struct dp *dp;
+	struct port *ports;
+	unsigned int nports;
+	char socket_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint64_t start_ns;
+	struct ctl_server *ctl;
+};
+
+int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *ret, char *why,
+		    size_t why_len);
+int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t why_len);
+int port_del(struct daemon *d, const char *name);
+struct port *port_find(struct daemon *d, const char *name);
+const char *port_state(const struct port *p);
+const char *port_mode_name(enum port_mode m);
+void ports_handle_broken(struct daemon *d);
+void ports_free_all(struct daemon *d);
+
+#endif

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* vhost-user-lb: the daemon's entry point. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#include "build-config.h"
+#include "core/log.h"
+#include "ctl/ctl.h"
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+
+#define FDB_AGE_S 300
+#define FDB_SWEEP_MS 5000
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: vhost-user-lb [OPTION]...\n"
+		"A vhost-user virtio-net switch for QEMU/KVM guests.\n\n"
+		"  -c, --config FILE      config file (default " VHOST_LB_DEFAULT_CONFIG " if present)\n"
+		"  -d, --socket-dir DIR   directory for port sockets (default " VHOST_LB_DEFAULT_SOCKET_DIR ")\n"
+		"  -s, --ctl-socket PATH  control socket (default DIR/ctl.sock)\n"
+		"  -p, --port SPEC        add a port: NAME[,path=PATH][,mode=server|client][,queues=N]\n"
+		"  -w, --workers CPULIST  one datapath worker pinned to each listed CPU (default: one, unpinned)\n"
+		"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+		"      --check-config     parse the configuration and exit\n"
+		"  -h, --help             this text\n"
+		"  -V, --version          the version\n");
+}
+
+static void on_signal(struct ev_source *src, int fd, uint32_t events, void *opaque)
+{
+	struct daemon *d = opaque;
+	struct signalfd_siginfo si;
+
+	(void)src;
+	(void)events;
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
+		log_info("signal %u: shutting down", si.ssi_signo);
+		evloop_quit(d->loop);
+	}
+}
+
+static void on_dp_event(struct ev_source *src, int fd, uint32_t events, void *opaque)
+{
+	struct daemon *d = opaque;
+	eventfd_t v;
+
+	(void)src;
+	(void)events;
+	(void)eventfd_read(fd, &v);
+	ports_handle_broken(d);
+}
+
+static void on_fdb_age(struct ev_source *src, void *opaque)
+{
+	struct daemon *d = opaque;
+
+	(void)src;
+	(void)fdb_age(d->dp->fdb, time_ns_mono() / 1000000000ull, FDB_AGE_S);
+}
+
+static int mkdir_p(const char *dir)
+{
+	char buf[256];
+
+	if (strlen(dir) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, dir);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+enum { OPT_CHECK_CONFIG = 256 };
+
+static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket-dir", required_argument, NULL, 'd' },
+		{ "ctl-socket", required_argument, NULL, 's' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	const char *config_path = NULL, *socket_dir = NULL, *ctl = NULL, *workers = NULL;
+	const char *level = NULL;
+	char why[512];
+	int opt, r;
+
+	c->port_texts = calloc((size_t)argc, sizeof(char *));
+	if (!c->port_texts)
+		return -ENOMEM;
+	while ((opt = getopt_long(argc, argv, "c:d:s:p:w:l:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 'd': socket_dir = optarg; break;
+		case 's': ctl = optarg; break;
+		case 'p': c->port_texts[c->nport_texts++] = optarg; break;
+		case 'w': workers = optarg; break;
+		case 'l': level = optarg; break;
+		case OPT_CHECK_CONFIG: *check_only = true; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("vhost-user-lb %s\n", VHOST_LB_VERSION); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vhost-user-lb: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	/* The command line overrides the file: read the file first. */
+	if (!config_path && access(VHOST_LB_DEFAULT_CONFIG, R_OK) == 0)
+		config_path = VHOST_LB_DEFAULT_CONFIG;
+	if (socket_dir) {
+		if (strlen(socket_dir) >= sizeof(c->socket_dir) - 16) {
+			fprintf(stderr, "vhost-user-lb: socket directory path too long\n");
+			return -EINVAL;
+		}
+		strcpy(c->socket_dir, socket_dir);
+	}
+	if (config_path) {
+		r = config_load_file(c, config_path, why, sizeof(why));
+		if (r) {
+			fprintf(stderr, "vhost-user-lb: %s\n", why);
+			return r;
+		}
+		if (socket_dir)
+			strcpy(c->socket_dir, socket_dir);
+	}
+	if (ctl) {
+		if (strlen(ctl) >= sizeof(c->ctl_path)) {
+			fprintf(stderr, "vhost-user-lb: control socket path too long\n");
+			return -EINVAL;
+		}
+		strcpy(c->ctl_path, ctl);
+	}
+	if (!c->ctl_path[0])
+		snprintf(c->ctl_path, sizeof(c->ctl_path), "%s/ctl.sock", c->socket_dir);
+	if (workers) {
+		if (config_parse_cpulist(workers, c->worker_cpus, CONFIG_MAX_WORKERS, &c->nworkers)) {
+			fprintf(stderr, "vhost-user-lb: --workers '%s' is not a CPU list like 0-1,3\n", workers);
+			return -EINVAL;
+		}
+		c->workers_pinned = true;
+	}
+	if (level && log_level_parse(level, &c->log_level)) {
+		fprintf(stderr, "vhost-user-lb: unknown log level '%s'\n", level);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < c->nport_texts; i++) {
+		struct port_spec spec;
+
+		r = port_spec_parse(c->port_texts[i], c->socket_dir, &spec, why, sizeof(why));
+		if (r == 0)
+			r = config_add_port(c, &spec);
+		if (r) {
+			fprintf(stderr, "vhost-user-lb: --port '%s': %s\n", c->port_texts[i], why);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { 0 };
+	struct config cfg;
+	bool check_only = false;
+	sigset_t mask;
+	int sfd, r;
+
+	config_init(&cfg);
+	r = parse_args(argc, argv, &cfg, &check_only);
+	if (r)
+		return 2;
+	if (check_only) {
+		printf("configuration OK: %u ports, %u workers\n", cfg.nports, cfg.nworkers);
+		return 0;
+	}
+	log_max_level = cfg.log_level;
+	snprintf(d.socket_dir, sizeof(d.socket_dir), "%s", cfg.socket_dir);
+	snprintf(d.ctl_path, sizeof(d.ctl_path), "%s", cfg.ctl_path);
+	d.start_ns = time_ns_mono();
+
+	r = mkdir_p(d.socket_dir);
+	if (r) {
+		log_error("cannot create socket directory %s: %s", d.socket_dir, strerror(-r));
+		return 1;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGPIPE);
+	/* Blocked before any thread starts, so workers inherit the mask and never take them. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	rcu_register_thread();
+
+	r = evloop_new(&d.loop);
+	if (!r)
+		r = dp_new(cfg.nworkers, cfg.workers_pinned ? cfg.worker_cpus : NULL, &d.dp);
+	if (!r)
+		r = dp_start(d.dp);
+	if (r) {
+		log_error("cannot start the datapath: %s", strerror(-r));
+		return 1;
+	}
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0 || evloop_add_fd(d.loop, sfd, EPOLLIN, on_signal, &d, NULL) ||
+	    evloop_add_fd(d.loop, d.dp->event_fd, EPOLLIN, on_dp_event, &d, NULL) ||
+	    evloop_add_timer(d.loop, FDB_SWEEP_MS, FDB_SWEEP_MS, on_fdb_age, &d, NULL)) {
+		log_error("cannot set up the event loop");
+		return 1;
+	}
+	r = ctl_server_new(&d, d.ctl_path, &d.ctl);
+	if (r) {
+		log_error("cannot listen on control socket %s: %s", d.ctl_path, strerror(-r));
+		return 1;
+	}
+	for (unsigned int i = 0; i < cfg.nports; i++) {
+		char why[256];
+
+		r = port_add(&d, &cfg.ports[i], why, sizeof(why));
+		if (r) {
+			log_error("port '%s': %s", cfg.ports[i].name, *why ? why : strerror(-r));
+			return 1;
+		}
+	}
+	log_info("ready: %u ports, %u workers, control socket %s", d.nports, d.dp->nworkers, d.ctl_path);
+	r = evloop_run(d.loop);
+
+	ctl_server_free(d.ctl);
+	ports_free_all(&d);
+	synchronize_rcu();
+	dp_free(d.dp);
+	rcu_barrier();
+	evloop_free(d.loop);
+	close(sfd);
+	config_free(&cfg);
+	rcu_unregister_thread();
+	return r ? 1 : 0;
+}

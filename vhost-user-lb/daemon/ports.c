@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Port lifecycle on the control thread: the unix socket (listening in server mode,
+ * connecting with backoff in client mode), the vhost-user session on it, and what happens
+ * when the frontend leaves or misbehaves: only that port is reset, nothing else stops.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "daemon/daemon.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 3200
+
+#define WHY(...) snprintf(why, why_len, __VA_ARGS__)
+
+const char *port_mode_name(enum port_mode m)
+{
+	return m == PORT_MODE_CLIENT ? "client" : "server";
+}
+
+static bool valid_name(const char *n)
+{
+	if (!*n || strlen(n) > PORT_NAME_MAX)
+		return false;
+	for (; *n; n++)
+		if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') || (*n >= '0' && *n <= '9') ||
+		      *n == '-' || *n == '_' || *n == '.'))
+			return false;
+	return true;
+}
+
+/**
+ * port_spec_parse() - NAME[,path=PATH][,mode=server|client][,queues=N]
+ * Return: 0, or -EINVAL with the reason in @why.
+ */
+int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *ret, char *why,
+		    size_t why_len)
+{
+	char buf[512], *save = NULL, *tok;
+	struct port_spec s = { .mode = PORT_MODE_SERVER, .queues = PORT_DEFAULT_QUEUES,
+			       .group = (gid_t)-1 };
+	bool have_path = false;
+
+	if (strlen(text) >= sizeof(buf)) {
+		WHY("port spec too long");
+		return -EINVAL;
+	}
+	strcpy(buf, text);
+	tok = strtok_r(buf, ",", &save);
+	if (!tok || !valid_name(tok)) {
+		WHY("port name must be 1..%d of [A-Za-z0-9._-]", PORT_NAME_MAX);
+		return -EINVAL;
+	}
+	strcpy(s.name, tok);
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq) {
+			WHY("'%s': expected key=value", tok);
+			return -EINVAL;
+		}
+		*eq++ = '\0';
+		if (strcmp(tok, "path") == 0) {
+			if (!*eq || strlen(eq) >= sizeof(s.path)) {
+				WHY("path too long or empty");
+				return -EINVAL;
+			}
+			strcpy(s.path, eq);
+			have_path = true;
+		} else if (strcmp(tok, "mode") == 0) {
+			if (strcmp(eq, "server") == 0)
+				s.mode = PORT_MODE_SERVER;
+			else if (strcmp(eq, "client") == 0)
+				s.mode = PORT_MODE_CLIENT;
+			else {
+				WHY("mode must be server or client, not '%s'", eq);
+				return -EINVAL;
+			}
+		} else if (strcmp(tok, "queues") == 0) {
+			char *end;
+			unsigned long q = strtoul(eq, &end, 10);
+
+			if (*end || q < 1 || q > VU_MAX_QUEUE_PAIRS) {
+				WHY("queues must be 1..%d", VU_MAX_QUEUE_PAIRS);
+				return -EINVAL;
+			}
+			s.queues = (unsigned int)q;
+		} else {
+			WHY("unknown port option '%s'", tok);
+			return -EINVAL;
+		}
+	}
+	if (!have_path &&
+	    snprintf(s.path, sizeof(s.path), "%s/%s.sock", socket_dir, s.name) >= (int)sizeof(s.path)) {
+		WHY("socket path too long");
+		return -EINVAL;
+	}
+	*ret = s;
+	return 0;
+}
+
+struct port *port_find(struct daemon *d, const char *name)
+{
+	for (struct port *p = d->ports; p; p = p->next)
+		if (strcmp(p->spec.name, name) == 0)
+			return p;
+	return NULL;
+}
+
+const char *port_state(const struct port *p)
+{
+	if (!p->connected) {
+		if (p->was_broken)
+			return "broken";
+		return p->spec.mode == PORT_MODE_SERVER ? "listening" : "connecting";
+	}
+	return session_running(&p->session) ? "running" : "negotiating";
+}
+
+static void conn_close(struct port *p)
+{
+	if (!p->connected)
+		return;
+	evloop_remove(p->conn_src);
+	p->conn_src = NULL;
+	session_teardown(&p->session);
+	close_fd(&p->conn_fd);
+	p->connected = false;
+}
+
+static void schedule_connect(struct port *p);
+
+static void conn_on_event(struct ev_source *src, int fd, uint32_t events, void *opaque)
+{
+	struct port *p = opaque;
+	int r;
+
+	(void)src;
+	(void)fd;
+	r = session_on_readable(&p->session);
+	if (r == 0 && !(events & (EPOLLHUP | EPOLLERR)))
+		return;
+	if (r != 0 && r != -ECONNRESET) {
+		p->was_broken = true;
+		p->broken_count++;
+	}
+	conn_close(p);
+	if (p->spec.mode == PORT_MODE_CLIENT)
+		schedule_connect(p);
+}
+
+static int conn_open(struct port *p, int fd)
+{
+	int r;
+
+	p->conn_fd = fd;
+	session_init(&p->session, p->d->dp, p->dp, fd, p->spec.queues);
+	r = evloop_add_fd(p->d->loop, fd, EPOLLIN, conn_on_event, p, &p->conn_src);
+	if (r) {
+		close_fd(&p->conn_fd);
+		return r;
+	}
+	p->connected = true;
+	p->was_broken = false;
+	p->connects++;
+	log_info("port '%s': frontend connected (%s mode)", p->spec.name, port_mode_name(p->spec.mode));
+	return 0;
+}
+
+static void listen_on_event(struct ev_source *src, int fd, uint32_t events, void *opaque)
+{
+	struct port *p = opaque;
+	int c;
+
+	(void)src;
+	(void)events;
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c < 0)
+		return;
+	if (p->connected) {
+		/* A NIC has one frontend; a second one would fight the first over the rings. */
+		log_warn("port '%s': refusing a second frontend connection", p->spec.name);
+		close(c);
+		return;
+	}
+	if (conn_open(p, c))
+		close(c);
+}
+
+static int try_connect(struct port *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return -errno;
+	strcpy(sa.sun_path, p->spec.path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return conn_open(p, fd) ? (close(fd), -EIO) : 0;
+}
+
+static void retry_on_timer(struct ev_source *src, void *opaque)
+{
+	struct port *p = opaque;
+
+	evloop_remove(src);
+	p->retry_timer = NULL;
+	if (p->connected)
+		return;
+	if (try_connect(p) == 0) {
+		p->backoff_ms = BACKOFF_MIN_MS;
+		return;
+	}
+	p->backoff_ms = MIN(p->backoff_ms * 2, BACKOFF_MAX_MS);
+	schedule_connect(p);
+}
+
+static void schedule_connect(struct port *p)
+{
+	if (p->retry_timer)
+		return;
+	if (!p->backoff_ms)
+		p->backoff_ms = BACKOFF_MIN_MS;
+	if (evloop_add_timer(p->d->loop, p->backoff_ms, 0, retry_on_timer, p, &p->retry_timer))
+		log_error("port '%s': cannot arm reconnect timer", p->spec.name);
+}
+
+/* Refuses to steal a path another live backend is listening on. */
+static int clear_stale_socket(const char *path, char *why, size_t why_len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		WHY("%s exists and is not a socket", path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strcpy(sa.sun_path, path);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0) {
+		WHY("%s is in use by another process", path);
+		return -EADDRINUSE;
+	}
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+static int open_listener(struct port *p, char *why, size_t why_len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	r = clear_stale_socket(p->spec.path, why, why_len);
+	if (r) {
+		if (!*why)
+			WHY("%s: %s", p->spec.path, strerror(-r));
+		return r;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	strcpy(sa.sun_path, p->spec.path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		r = -errno;
+		WHY("%s: %s", p->spec.path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	/* QEMU often runs as another user (libvirt-qemu): give it the socket explicitly. */
+	if ((p->spec.group != (gid_t)-1 && chown(p->spec.path, (uid_t)-1, p->spec.group) < 0) ||
+	    chmod(p->spec.path, p->spec.perm ? p->spec.perm : 0660) < 0) {
+		r = -errno;
+		WHY("%s: setting owner/mode: %s", p->spec.path, strerror(errno));
+		close(fd);
+		unlink(p->spec.path);
+		return r;
+	}
+	r = evloop_add_fd(p->d->loop, fd, EPOLLIN, listen_on_event, p, &p->listen_src);
+	if (r) {
+		close(fd);
+		unlink(p->spec.path);
+		return r;
+	}
+	p->listen_fd = fd;
+	return 0;
+}
+
+/**
+ * port_add() - create a port and start serving its socket.
+ * Context: control thread. Return: 0, or -errno with the reason in @why.
+ */
+int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t why_len)
+{
+	struct port *p;
+	int r;
+
+	*why = '\0';
+	if (port_find(d, spec->name)) {
+		WHY("port '%s' exists", spec->name);
+		return -EEXIST;
+	}
+	for (struct port *o = d->ports; o; o = o->next)
+		if (strcmp(o->spec.path, spec->path) == 0) {
+			WHY("socket %s is already port '%s'", spec->path, o->spec.name);
+			return -EEXIST;
+		}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->d = d;
+	p->spec = *spec;
+	p->listen_fd = -1;
+	p->conn_fd = -1;
+	r = dp_port_new(spec->name, &p->dp);
+	if (r) {
+		free(p);
+		return r;
+	}
+	p->dp->owner = p;
+	if (spec->mode == PORT_MODE_SERVER) {
+		r = open_listener(p, why, why_len);
+		if (r) {
+			free(p->dp);
+			free(p);
+			return r;
+		}
+	}
+	(void)dp_port_attach(d->dp, p->dp);
+	p->next = d->ports;
+	d->ports = p;
+	d->nports++;
+	if (spec->mode == PORT_MODE_CLIENT && try_connect(p) != 0)
+		schedule_connect(p);
+	log_info("port '%s': added, %s socket %s, up to %u queue pairs", spec->name,
+		 port_mode_name(spec->mode), spec->path, spec->queues);
+	return 0;
+}
+
+static void port_destroy(struct daemon *d, struct port *p)
+{
+	conn_close(p);
+	if (p->retry_timer)
+		evloop_remove(p->retry_timer);
+	if (p->listen_src)
+		evloop_remove(p->listen_src);
+	if (p->listen_fd >= 0) {
+		close_fd(&p->listen_fd);
+		(void)unlink(p->spec.path);
+	}
+	dp_port_detach(d->dp, p->dp);
+	dp_port_free_rcu(p->dp);
+	free(p);
+}
+
+/* Context: control thread. Return: 0 or -ENOENT. */
+int port_del(struct daemon *d, const char *name)
+{
+	for (struct port **pp = &d->ports; *pp; pp = &(*pp)->next) {
+		struct port *p = *pp;
+
+		if (strcmp(p->spec.name, name) != 0)
+			continue;
+		*pp = p->next;
+		d->nports--;
+		port_destroy(d, p);
+		log_info("port '%s': removed", name);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void ports_free_all(struct daemon *d)
+{
+	while (d->ports) {
+		struct port *p = d->ports;
+
+		d->ports = p->next;
+		port_destroy(d, p);
+	}
+	d->nports = 0;
+}
+
+/* A worker found a port's rings corrupt: drop that connection, keep the port. */
+void ports_handle_broken(struct daemon *d)
+{
+	for (struct port *p = d->ports; p; p = p->next) {
+		if (!__atomic_load_n(&p->dp->broken, __ATOMIC_ACQUIRE))
+			continue;
+		log_error("port '%s': frontend's rings are invalid; connection dropped", p->spec.name);
+		p->was_broken = true;
+		p->broken_count++;
+		conn_close(p);
+		__atomic_store_n(&p->dp->broken, false, __ATOMIC_RELEASE);
+		if (p->spec.mode == PORT_MODE_CLIENT)
+			schedule_connect(p);
+	}
+}

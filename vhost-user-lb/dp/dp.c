@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Datapath set-up and the control thread's side of the publish protocol. */
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include "core/log.h"
+#include "dp/dp.h"
+#include "dp/dp_internal.h"
+
+const char *const dp_drop_names[DP_DROP__MAX] = {
+	[DP_DROP_NO_BUFFER] = "no_buffer",
+	[DP_DROP_QUEUE_DOWN] = "queue_down",
+	[DP_DROP_TOO_BIG] = "too_big",
+	[DP_DROP_MALFORMED] = "malformed",
+};
+
+#define FDB_MAX_ENTRIES 65536
+
+int dp_new(unsigned int nworkers, const int *cpus, struct dp **ret)
+{
+	struct dp *dp = calloc(1, sizeof(*dp));
+	int r;
+
+	if (!dp)
+		return -ENOMEM;
+	dp->event_fd = -1;
+	if (nworkers == 0)
+		nworkers = 1;
+	dp->nworkers = nworkers;
+	dp->workers = aligned_alloc(CACHE_LINE, sizeof(*dp->workers) * nworkers);
+	dp->ctl_scratch = calloc(1, sizeof(*dp->ctl_scratch));
+	if (!dp->workers || !dp->ctl_scratch) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	memset(dp->workers, 0, sizeof(*dp->workers) * nworkers);
+	for (unsigned int i = 0; i < nworkers; i++) {
+		struct dp_worker *w = &dp->workers[i];
+
+		w->dp = dp;
+		w->id = i;
+		w->cpu = cpus ? cpus[i] : -1;
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		w->scratch = calloc(1, sizeof(*w->scratch));
+		if (w->epfd < 0 || w->wake_fd < 0 || !w->scratch) {
+			r = w->scratch ? -errno : -ENOMEM;
+			goto fail;
+		}
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	dp->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (dp->event_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = fdb_new(FDB_MAX_ENTRIES, &dp->fdb);
+	if (r)
+		goto fail;
+	*ret = dp;
+	return 0;
+fail:
+	dp_free(dp);
+	return r;
+}
+
+int dp_start(struct dp *dp)
+{
+	for (unsigned int i = 0; i < dp->nworkers; i++) {
+		struct dp_worker *w = &dp->workers[i];
+		int r = pthread_create(&w->thread, NULL, dp_worker_main, w);
+
+		if (r)
+			return -r;
+		w->running = true;
+	}
+	return 0;
+}
+
+/* Context: control thread, after every port was detached. */
+void dp_free(struct dp *dp)
+{
+	if (!dp)
+		return;
+	for (unsigned int i = 0; dp->workers && i < dp->nworkers; i++) {
+		struct dp_worker *w = &dp->workers[i];
+
+		if (w->running) {
+			__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
+			(void)eventfd_write(w->wake_fd, 1);
+			(void)pthread_join(w->thread, NULL);
+		}
+		close_fd(&w->epfd);
+		close_fd(&w->wake_fd);
+		free(w->plist);
+		free(w->scratch);
+	}
+	free(dp->workers);
+	free(dp->ports);
+	fdb_free(dp->fdb);
+	close_fd(&dp->event_fd);
+	free(dp->ctl_scratch);
+	free(dp);
+}
+
+int dp_port_new(const char *name, struct dp_port **ret)
+{
+	struct dp_port *p = aligned_alloc(CACHE_LINE, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->hdr_len = VIRTIO_NET_HDR_LEN_V1;
+	p->max_frame = 65535 - VIRTIO_NET_HDR_LEN_V1;
+	for (unsigned int i = 0; i < VU_MAX_VRINGS; i++) {
+		p->vq[i].kick_fd = -1;
+		p->vq[i].call_fd = -1;
+		p->vq[i].err_fd = -1;
+		p->vq[i].epoll_worker = -1;
+		p->vq[i].worker = -1;
+	}
+	*ret = p;
+	return 0;
+}
+
+static void publish_port_set(struct dp *dp, struct dp_port *add, const struct dp_port *del)
+{
+	struct dp_port_set *old = dp->ports, *next;
+	unsigned int n = old ? old->n : 0, k = 0;
+
+	next = malloc(sizeof(*next) + sizeof(next->ports[0]) * (n + 1));
+	if (!next)
+		abort();   /* a few bytes at port add/remove: not worth a half-published state */
+	for (unsigned int i = 0; i < n; i++)
+		if (old->ports[i] != del)
+			next->ports[k++] = old->ports[i];
+	if (add)
+		next->ports[k++] = add;
+	next->n = k;
+	rcu_assign_pointer(dp->ports, next);
+	synchronize_rcu();
+	free(old);
+}
+
+/* Context: control thread. The port receives flooded frames from now on. */
+int dp_port_attach(struct dp *dp, struct dp_port *port)
+{
+	publish_port_set(dp, port, NULL);
+	return 0;
+}
+
+/**
+ * dp_port_detach() - take a port out of the datapath for good.
+ * Context: control thread, rings already quiesced. The caller frees the port with
+ * dp_port_free_rcu() afterwards.
+ */
+void dp_port_detach(struct dp *dp, struct dp_port *port)
+{
+	publish_port_set(dp, NULL, port);
+	(void)fdb_flush_port(dp->fdb, port);
+	/* Entries pointing at @port are unlinked; after this no reader can still reach it. */
+	synchronize_rcu();
+}
+
+static void port_free_cb(struct rcu_head *head)
+{
+	free(container_of(head, struct dp_port, rcu));
+}
+
+void dp_port_free_rcu(struct dp_port *port)
+{
+	call_rcu(&port->rcu, port_free_cb);
+}
+
+static void epoll_forget(struct dp *dp, struct dp_vq *vq)
+{
+	if (vq->epoll_worker >= 0 && vq->kick_fd >= 0)
+		(void)epoll_ctl(dp->workers[vq->epoll_worker].epfd, EPOLL_CTL_DEL, vq->kick_fd, NULL);
+	vq->epoll_worker = -1;
+}
+
+/**
+ * dp_vq_quiesce() - stop workers from touching ring @idx, and wait until none does.
+ * Context: control thread. Afterwards the ring, its fds and the port's memory table may be
+ * changed freely.
+ */
+void dp_vq_quiesce(struct dp *dp, struct dp_port *port, unsigned int idx)
+{
+	struct dp_vq *vq = &port->vq[idx];
+
+	epoll_forget(dp, vq);
+	if (!vq->ready)
+		return;
+	__atomic_store_n(&vq->ready, false, __ATOMIC_RELEASE);
+	if (!dp_vq_is_tx(idx))
+		__atomic_and_fetch(&port->rx_ready_mask, ~(1u << (idx / 2)), __ATOMIC_RELEASE);
+	else
+		dp_publish_poll_lists(dp);
+	synchronize_rcu();
+}
+
+/* Context: control thread; the ring is mapped and started (vring_start()). */
+void dp_vq_set_ready(struct dp *dp, struct dp_port *port, unsigned int idx)
+{
+	struct dp_vq *vq = &port->vq[idx];
+
+	if (dp_vq_is_tx(idx)) {
+		/* Queues are dealt to workers in turn, so several busy guests use several cores. */
+		if (vq->worker < 0 || (unsigned int)vq->worker >= dp->nworkers)
+			vq->worker = (int)(dp->next_worker++ % dp->nworkers);
+		vring_notify_disable(&vq->ring);
+	} else {
+		/* We never wait for RX buffers, so RX kicks would only cost the guest exits. */
+		__atomic_store_n(&vq->ring.used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&vq->ready, true, __ATOMIC_RELEASE);
+	if (dp_vq_is_tx(idx)) {
+		if (vq->kick_fd >= 0) {
+			struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 0 };
+
+			if (epoll_ctl(dp->workers[vq->worker].epfd, EPOLL_CTL_ADD, vq->kick_fd, &ev) == 0)
+				vq->epoll_worker = vq->worker;
+			else
+				log_warn("port '%s' vq=%u: epoll_ctl: %s", port->name, idx, strerror(errno));
+		}
+		dp_publish_poll_lists(dp);
+	} else {
+		__atomic_or_fetch(&port->rx_ready_mask, 1u << (idx / 2), __ATOMIC_RELEASE);
+	}
+}
+
+static void plist_free_cb(struct rcu_head *head)
+{
+	free(container_of(head, struct dp_poll_list, rcu));
+}
+
+/**
+ * dp_publish_poll_lists() - give each worker the list of TX rings it drains.
+ * Context: control thread.
+ */
+void dp_publish_poll_lists(struct dp *dp)
+{
+	struct dp_port_set *set = dp->ports;
+	unsigned int total = 0;
+
+	for (unsigned int i = 0; set && i < set->n; i++)
+		for (unsigned int q = 1; q < VU_MAX_VRINGS; q += 2)
+			total += set->ports[i]->vq[q].ready;
+	for (unsigned int w = 0; w < dp->nworkers; w++) {
+		struct dp_worker *wk = &dp->workers[w];
+		struct dp_poll_list *pl = malloc(sizeof(*pl) + sizeof(pl->items[0]) * (total + 1));
+		struct dp_poll_list *old;
+
+		if (!pl)
+			abort();
+		pl->n = 0;
+		pl->has_kickless = false;
+		for (unsigned int i = 0; set && i < set->n; i++) {
+			struct dp_port *p = set->ports[i];
+
+			for (unsigned int q = 1; q < VU_MAX_VRINGS; q += 2) {
+				struct dp_vq *vq = &p->vq[q];
+
+				if (!vq->ready || vq->worker != (int)w)
+					continue;
+				pl->items[pl->n++] = (struct dp_poll_item){ .port = p, .vq = vq, .index = q };
+				if (vq->kick_fd < 0)
+					pl->has_kickless = true;
+			}
+		}
+		old = rcu_xchg_pointer(&wk->plist, pl);
+		if (old)
+			call_rcu(&old->rcu, plist_free_cb);
+		(void)eventfd_write(wk->wake_fd, 1);
+	}
+}
+
+static void stats_add(struct dp_vq_stats *sum, const struct dp_vq_stats *s)
+{
+	sum->packets += __atomic_load_n(&s->packets, __ATOMIC_RELAXED);
+	sum->bytes += __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+	sum->calls += __atomic_load_n(&s->calls, __ATOMIC_RELAXED);
+	sum->batches += __atomic_load_n(&s->batches, __ATOMIC_RELAXED);
+	for (unsigned int d = 0; d < DP_DROP__MAX; d++)
+		sum->drops[d] += __atomic_load_n(&s->drops[d], __ATOMIC_RELAXED);
+}
+
+/* Sums the per-ring counters: from the guest (its TX rings) and to the guest (its RX rings). */
+void dp_port_stats(const struct dp_port *port, struct dp_vq_stats *rx_from_guest,
+		   struct dp_vq_stats *tx_to_guest)
+{
+	memset(rx_from_guest, 0, sizeof(*rx_from_guest));
+	memset(tx_to_guest, 0, sizeof(*tx_to_guest));
+	for (unsigned int i = 0; i < VU_MAX_VRINGS; i++)
+		stats_add(dp_vq_is_tx(i) ? rx_from_guest : tx_to_guest, &port->vq[i].stats);
+}

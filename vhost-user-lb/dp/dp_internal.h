@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Datapath internals shared by the worker loop and the forwarding code. */
+#ifndef VULB_DP_DP_INTERNAL_H
+#define VULB_DP_DP_INTERNAL_H
+
+#include "dp/dp.h"
+
+#define DP_BURST 32
+
+struct dp_pkt {
+	struct dp_port *dest;
+	uint32_t frame_off;        /* where the Ethernet frame starts in the TX chain */
+	uint32_t frame_len;
+	uint8_t drop;              /* enum dp_drop, or DP_DROP__MAX when not dropped */
+	uint8_t head_len;
+	uint8_t head[64];          /* first bytes of the frame, for classification and hashing */
+};
+
+/* Per-thread scratch: chains are large, so they live here rather than on the stack. */
+struct dp_scratch {
+	struct dp_pkt pkts[DP_BURST];
+	struct vring_chain tx[DP_BURST];
+	struct vring_chain rx_cur;
+	struct vring_chain rx_first;
+};
+
+void dp_port_break(struct dp *dp, struct dp_port *port, unsigned int vq, const char *why, int err);
+unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
+			 struct dp_vq *txq, unsigned int vq_index, uint64_t now_s);
+
+#endif

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The forwarding path: drain a guest's TX ring, decide each frame's destination from the
+ * fdb, and copy it once, straight from the sender's TX buffer into the receiver's RX buffer.
+ * No mbufs, no allocation, no locks but the RX ring's spinlock once per batch, no syscall but
+ * the eventfd write that interrupts a guest.
+ */
+#include <sys/eventfd.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "dp/dp.h"
+#include "dp/dp_internal.h"
+
+#define DEST_FLOOD ((struct dp_port *)1)
+#define DEST_NONE ((struct dp_port *)0)
+
+static inline void stat_add(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
+void dp_port_break(struct dp *dp, struct dp_port *port, unsigned int vq, const char *why, int err)
+{
+	if (__atomic_exchange_n(&port->broken, true, __ATOMIC_ACQ_REL))
+		return;
+	log_ratelimited(LOG_LVL_ERROR, "port '%s' vq=%u: %s (%s): stopping this port", port->name,
+			vq, why, strerror(-err));
+	(void)eventfd_write(dp->event_fd, 1);
+}
+
+static void spin_lock(int *lock)
+{
+	while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(lock, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+}
+
+static void spin_unlock(int *lock)
+{
+	__atomic_store_n(lock, 0, __ATOMIC_RELEASE);
+}
+
+/* Copies @len bytes from @src at @soff to @dst at @doff; both are mapped guest chains. */
+static void chain_copy(const struct vring_chain *dst, uint32_t doff, const struct vring_chain *src,
+		       uint32_t soff, uint32_t len)
+{
+	unsigned int di = 0, si = 0;
+
+	while (di < dst->nsegs && doff >= dst->seg[di].len)
+		doff -= dst->seg[di++].len;
+	while (si < src->nsegs && soff >= src->seg[si].len)
+		soff -= src->seg[si++].len;
+	while (len && di < dst->nsegs && si < src->nsegs) {
+		uint32_t n = MIN(MIN(dst->seg[di].len - doff, src->seg[si].len - soff), len);
+
+		memcpy(dst->seg[di].hva + doff, src->seg[si].hva + soff, n);
+		len -= n;
+		doff += n;
+		soff += n;
+		if (doff == dst->seg[di].len) {
+			di++;
+			doff = 0;
+		}
+		if (soff == src->seg[si].len) {
+			si++;
+			soff = 0;
+		}
+	}
+}
+
+/* Flow hash for RX queue choice: addresses and ports of IPv4 TCP/UDP, else the MACs. */
+static uint32_t flow_hash(const struct dp_pkt *p)
+{
+	const uint8_t *h = p->head;
+	uint32_t x;
+	uint16_t type;
+	unsigned int l3 = 14;
+
+	memcpy(&x, h + 2, 4);
+	x ^= (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
+	type = (uint16_t)(h[12] << 8 | h[13]);
+	if (type == 0x8100 && p->head_len >= 18) {
+		type = (uint16_t)(h[16] << 8 | h[17]);
+		l3 = 18;
+	}
+	if (type == 0x0800 && p->head_len >= l3 + 20) {
+		const uint8_t *ip = h + l3;
+		unsigned int ihl = (ip[0] & 15u) * 4u;
+		uint32_t a, b;
+
+		memcpy(&a, ip + 12, 4);
+		memcpy(&b, ip + 16, 4);
+		x = a ^ b;
+		/* Ports only for unfragmented TCP/UDP, so all fragments of a datagram agree. */
+		if ((ip[9] == 6 || ip[9] == 17) && !(ip[6] & 0x3f) && !ip[7] &&
+		    p->head_len >= l3 + ihl + 4) {
+			uint32_t ports;
+
+			memcpy(&ports, ip + ihl, 4);
+			x ^= ports;
+		}
+	}
+	x *= 0x9e3779b1u;
+	return x ^ (x >> 15);
+}
+
+/*
+ * Puts one frame into @vr: one chain, or several with MRG_RXBUF. On failure every chain taken
+ * is given back (the used entries are not published yet, so rolling the indices back is safe).
+ * Return: 0, -ENOBUFS (ring empty), -EMSGSIZE (does not fit), or a ring error.
+ */
+static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *vr,
+		      const struct gmem_table *mem, int *avail, const struct dp_pkt *p,
+		      const struct vring_chain *src)
+{
+	const uint32_t hdr_len = dst->hdr_len;
+	const uint16_t saved_avail = vr->last_avail_idx, saved_used = vr->last_used_idx;
+	const int saved_count = *avail;
+	struct vring_chain *cur = &s->rx_cur, *first = &s->rx_first;
+	struct virtio_net_hdr_v1 hdr = { 0 };
+	uint32_t done = 0;
+	uint16_t nbufs = 0;
+	int r;
+
+	do {
+		uint32_t off = nbufs ? 0 : hdr_len, n;
+
+		if (*avail == 0) {
+			r = -ENOBUFS;
+			goto rollback;
+		}
+		r = vring_pop(vr, mem, true, cur);
+		(*avail)--;
+		if (r)
+			goto rollback;
+		if (cur->len < off) {
+			r = -EMSGSIZE;
+			goto rollback;
+		}
+		n = MIN(cur->len - off, p->frame_len - done);
+		if (!dst->mrg_rxbuf && n < p->frame_len) {
+			r = -EMSGSIZE;
+			goto rollback;
+		}
+		chain_copy(cur, off, src, p->frame_off + done, n);
+		vring_used_put(vr, cur->head, off + n);
+		if (nbufs == 0) {
+			first->nsegs = cur->nsegs;
+			memcpy(first->seg, cur->seg, cur->nsegs * sizeof(cur->seg[0]));
+		}
+		done += n;
+		nbufs++;
+	} while (done < p->frame_len);
+
+	hdr.num_buffers = nbufs;
+	(void)vring_chain_write(first, 0, &hdr, hdr_len);
+	return 0;
+
+rollback:
+	vr->last_avail_idx = saved_avail;
+	vr->last_used_idx = saved_used;
+	*avail = saved_count;
+	return r;
+}
+
+/* Delivers frames @idx[0..cnt) of the burst to RX ring @q of @dst. */
+static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, unsigned int q,
+			 const uint8_t *idx, unsigned int cnt)
+{
+	struct dp_vq *rxq = &dst->vq[2 * q];
+	struct vring *vr = &rxq->ring;
+	const struct gmem_table *mem;
+	uint64_t bytes = 0, delivered = 0, drops[DP_DROP__MAX] = { 0 };
+	bool call = false;
+	int avail;
+
+	spin_lock(&rxq->lock);
+	if (!__atomic_load_n(&rxq->ready, __ATOMIC_ACQUIRE)) {
+		spin_unlock(&rxq->lock);
+		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_QUEUE_DOWN], cnt, __ATOMIC_RELAXED);
+		return;
+	}
+	mem = rcu_dereference(dst->mem);
+	avail = vring_avail_pending(vr);
+	if (avail < 0) {
+		spin_unlock(&rxq->lock);
+		dp_port_break(dp, dst, 2 * q, "RX avail index ran ahead of the ring", -EINVAL);
+		return;
+	}
+	for (unsigned int i = 0; i < cnt; i++) {
+		const struct dp_pkt *p = &s->pkts[idx[i]];
+		int r = rx_put_one(s, dst, vr, mem, &avail, p, &s->tx[idx[i]]);
+
+		if (likely(r == 0)) {
+			delivered++;
+			bytes += p->frame_len;
+		} else if (r == -ENOBUFS) {
+			drops[DP_DROP_NO_BUFFER]++;
+		} else if (r == -EMSGSIZE) {
+			drops[DP_DROP_TOO_BIG]++;
+		} else {
+			spin_unlock(&rxq->lock);
+			dp_port_break(dp, dst, 2 * q, "invalid RX descriptor chain", r);
+			return;
+		}
+	}
+	if (delivered) {
+		vring_used_publish(vr);
+		call = vring_need_call(vr);
+		stat_add(&rxq->stats.packets, delivered);
+		stat_add(&rxq->stats.bytes, bytes);
+		stat_add(&rxq->stats.batches, 1);
+	}
+	for (unsigned int d = 0; d < DP_DROP__MAX; d++)
+		if (drops[d])
+			stat_add(&rxq->stats.drops[d], drops[d]);
+	if (call)
+		stat_add(&rxq->stats.calls, 1);
+	spin_unlock(&rxq->lock);
+	/* Still inside the read-side section: the control thread cannot close call_fd yet. */
+	if (call && rxq->call_fd >= 0)
+		(void)eventfd_write(rxq->call_fd, 1);
+}
+
+static unsigned int nth_set_bit(uint32_t mask, unsigned int n)
+{
+	while (n--)
+		mask &= mask - 1;
+	return (unsigned int)__builtin_ctz(mask);
+}
+
+/* Delivers frames @idx[0..cnt) to @dst, spread over its ready RX queues by flow hash. */
+static void deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, const uint8_t *idx,
+		    unsigned int cnt)
+{
+	uint32_t mask = __atomic_load_n(&dst->rx_ready_mask, __ATOMIC_ACQUIRE);
+	unsigned int nq, start = 0;
+	uint8_t q[DP_BURST], sorted[DP_BURST];
+
+	if (__atomic_load_n(&dst->broken, __ATOMIC_RELAXED))
+		return;
+	if (!mask) {
+		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_QUEUE_DOWN], cnt, __ATOMIC_RELAXED);
+		return;
+	}
+	nq = (unsigned int)__builtin_popcount(mask);
+	if (nq == 1) {
+		rx_put_batch(dp, s, dst, (unsigned int)__builtin_ctz(mask), idx, cnt);
+		return;
+	}
+	for (unsigned int i = 0; i < cnt; i++)
+		q[i] = (uint8_t)nth_set_bit(mask, flow_hash(&s->pkts[idx[i]]) % nq);
+	/* One batch per queue; frames of one flow share a queue, so their order is kept. */
+	while (start < cnt) {
+		unsigned int n = 0;
+		uint8_t cur = q[start];
+
+		for (unsigned int i = start; i < cnt; i++)
+			if (q[i] == cur) {
+				sorted[n++] = idx[i];
+				q[i] = 0xff;
+			}
+		rx_put_batch(dp, s, dst, cur, sorted, n);
+		while (start < cnt && q[start] == 0xff)
+			start++;
+	}
+}
+
+/* Reads the virtio-net header and the first bytes of the frame; picks the destination. */
+static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
+		     const struct vring_chain *c, uint64_t now_s)
+{
+	uint8_t hdr[VIRTIO_NET_HDR_LEN_V1];
+	uint64_t smac, dmac;
+
+	p->dest = DEST_NONE;
+	if (c->len < src->hdr_len + 14) {
+		p->drop = DP_DROP_MALFORMED;
+		return;
+	}
+	p->frame_off = src->hdr_len;
+	p->frame_len = c->len - src->hdr_len;
+	if (likely(c->seg[0].len >= src->hdr_len + sizeof(p->head))) {
+		memcpy(hdr, c->seg[0].hva, src->hdr_len);
+		memcpy(p->head, c->seg[0].hva + src->hdr_len, sizeof(p->head));
+		p->head_len = sizeof(p->head);
+	} else {
+		(void)vring_chain_read(c, 0, hdr, src->hdr_len);
+		p->head_len = (uint8_t)vring_chain_read(c, src->hdr_len, p->head, sizeof(p->head));
+	}
+	/* No offloads are negotiated: a header asking for checksum or GSO is a guest bug. */
+	if (hdr[0] != 0 || hdr[1] != 0 || p->frame_len > src->max_frame) {
+		p->drop = DP_DROP_MALFORMED;
+		return;
+	}
+	dmac = fdb_mac_from_bytes(p->head);
+	smac = fdb_mac_from_bytes(p->head + 6);
+	if (!(p->head[6] & 1) &&
+	    (smac != src->learn_mac_cache || now_s != src->learn_time_cache)) {
+		fdb_learn_rcu(dp->fdb, smac, src, now_s);
+		src->learn_mac_cache = smac;
+		src->learn_time_cache = now_s;
+	}
+	if (p->head[0] & 1) {
+		p->dest = DEST_FLOOD;
+	} else {
+		struct dp_port *d = fdb_lookup_rcu(dp->fdb, dmac);
+
+		p->dest = d ? d : DEST_FLOOD;
+		if (d == src)
+			p->dest = DEST_NONE;   /* hairpin: the destination is behind the sender */
+	}
+	p->drop = DP_DROP__MAX;
+}
+
+static void forward_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *src, unsigned int n)
+{
+	unsigned int i = 0;
+
+	while (i < n) {
+		struct dp_port *dest = s->pkts[i].dest;
+		uint8_t idx[DP_BURST];
+		unsigned int cnt = 0, j = i;
+
+		/* A run of consecutive frames to the same destination is one batch. */
+		while (j < n && s->pkts[j].dest == dest)
+			idx[cnt++] = (uint8_t)j++;
+		if (dest == DEST_FLOOD) {
+			struct dp_port_set *set = rcu_dereference(dp->ports);
+
+			for (unsigned int k = 0; set && k < set->n; k++)
+				if (set->ports[k] != src)
+					deliver(dp, s, set->ports[k], idx, cnt);
+		} else if (dest != DEST_NONE) {
+			deliver(dp, s, dest, idx, cnt);
+		}
+		i = j;
+	}
+}
+
+/**
+ * dp_drain_tx() - forward up to one burst from a guest's TX ring.
+ * Context: the worker that owns @txq, RCU read side. Return: frames taken from the ring.
+ */
+unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
+			 struct dp_vq *txq, unsigned int vq_index, uint64_t now_s)
+{
+	const struct gmem_table *mem = rcu_dereference(src->mem);
+	struct vring *vr = &txq->ring;
+	uint64_t bytes = 0, malformed = 0;
+	int avail = vring_avail_pending(vr);
+	unsigned int n, taken = 0;
+	bool call;
+
+	if (avail <= 0) {
+		if (avail < 0)
+			dp_port_break(dp, src, vq_index, "TX avail index ran ahead of the ring", avail);
+		return 0;
+	}
+	n = MIN((unsigned int)avail, DP_BURST);
+	for (; taken < n; taken++) {
+		struct dp_pkt *p = &s->pkts[taken];
+		int r = vring_pop(vr, mem, false, &s->tx[taken]);
+
+		if (unlikely(r)) {
+			if (r != -EMSGSIZE) {
+				dp_port_break(dp, src, vq_index, "invalid TX descriptor chain", r);
+				return taken;
+			}
+			p->dest = DEST_NONE;
+			p->drop = DP_DROP_MALFORMED;
+			continue;
+		}
+		classify(dp, src, p, &s->tx[taken], now_s);
+	}
+	forward_burst(dp, s, src, n);
+	for (unsigned int i = 0; i < n; i++) {
+		vring_used_put(vr, s->tx[i].head, 0);
+		if (s->pkts[i].drop == DP_DROP_MALFORMED)
+			malformed++;
+		else
+			bytes += s->pkts[i].frame_len;
+	}
+	vring_used_publish(vr);
+	call = vring_need_call(vr);
+	stat_add(&txq->stats.packets, n - malformed);
+	stat_add(&txq->stats.bytes, bytes);
+	stat_add(&txq->stats.batches, 1);
+	if (malformed)
+		stat_add(&txq->stats.drops[DP_DROP_MALFORMED], malformed);
+	if (call) {
+		stat_add(&txq->stats.calls, 1);
+		if (txq->call_fd >= 0)
+			(void)eventfd_write(txq->call_fd, 1);
+	}
+	return n;
+}
+
+/**
+ * dp_inject() - send a frame the switch made itself (e.g. a RARP announce) as if @from sent it.
+ * Context: control thread, RCU read side.
+ */
+int dp_inject(struct dp *dp, struct dp_port *from, const uint8_t *frame, uint32_t len)
+{
+	struct dp_scratch *s = dp->ctl_scratch;
+	static uint8_t buf[VIRTIO_NET_HDR_LEN_V1 + 1518];
+	struct dp_pkt *p = &s->pkts[0];
+
+	if (len > sizeof(buf) - VIRTIO_NET_HDR_LEN_V1 || len < 14)
+		return -EINVAL;
+	memset(buf, 0, VIRTIO_NET_HDR_LEN_V1);
+	memcpy(buf + VIRTIO_NET_HDR_LEN_V1, frame, len);
+	s->tx[0].nsegs = 1;
+	s->tx[0].len = VIRTIO_NET_HDR_LEN_V1 + len;
+	s->tx[0].seg[0] = (struct vring_seg){ .hva = buf, .len = s->tx[0].len };
+	p->frame_off = VIRTIO_NET_HDR_LEN_V1;
+	p->frame_len = len;
+	p->head_len = (uint8_t)MIN(len, sizeof(p->head));
+	memcpy(p->head, frame, p->head_len);
+	p->dest = DEST_FLOOD;
+	p->drop = DP_DROP__MAX;
+	forward_burst(dp, s, from, 1);
+	return 0;
+}

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Split virtqueue, device side (virtio 1.2 section 2.7).
+ *
+ * Everything in the shared rings is written by the guest at any time: each index and
+ * descriptor is read once into a local and validated on that copy. A structural violation
+ * (index out of range, loop, address outside guest memory) returns -EFAULT/-ELOOP/-EINVAL and
+ * the caller stops the device; it never crashes us or reaches memory that is not the guest's.
+ */
+#ifndef VULB_VRING_VRING_H
+#define VULB_VRING_VRING_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gmem/gmem.h"
+
+#define VRING_DESC_F_NEXT 1
+#define VRING_DESC_F_WRITE 2
+#define VRING_DESC_F_INDIRECT 4
+#define VRING_USED_F_NO_NOTIFY 1
+#define VRING_AVAIL_F_NO_INTERRUPT 1
+
+#define VRING_MAX_SIZE 32768
+/* A chain longer than this (after splitting at region ends) is dropped, not mapped. */
+#define VRING_MAX_SEGS 64
+
+struct vring_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct vring_avail {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[];
+};
+
+struct vring_used_elem {
+	uint32_t id;
+	uint32_t len;
+};
+
+struct vring_used {
+	uint16_t flags;
+	uint16_t idx;
+	struct vring_used_elem ring[];
+};
+
+struct vring_seg {
+	uint8_t *hva;
+	uint32_t len;
+};
+
+/* One descriptor chain mapped into our address space. */
+struct vring_chain {
+	uint16_t head;
+	uint16_t nsegs;
+	uint32_t len;
+	struct vring_seg seg[VRING_MAX_SEGS];
+};
+
+struct vring {
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t num;
+	uint16_t mask;
+	uint16_t last_avail_idx;  /* next head we will take */
+	uint16_t last_used_idx;   /* our shadow of used->idx */
+	uint16_t signalled_used;  /* used idx when we last decided about a call */
+	bool signalled_used_valid;
+	bool event_idx;
+	bool indirect;
+	unsigned int mem_hint;
+};
+
+/* Ring layout sizes for @num entries (virtio 1.2 section 2.7, with the event-idx words). */
+static inline uint64_t vring_desc_bytes(uint16_t num) { return 16ull * num; }
+static inline uint64_t vring_avail_bytes(uint16_t num) { return 6ull + 2ull * num; }
+static inline uint64_t vring_used_bytes(uint16_t num) { return 6ull + 8ull * num; }
+
+int vring_map(struct vring *vr, const struct gmem_table *mem, uint16_t num, uint64_t desc_qva,
+	      uint64_t avail_qva, uint64_t used_qva, char *why, size_t why_len);
+void vring_start(struct vring *vr, uint16_t last_avail_idx, bool event_idx, bool indirect);
+
+/**
+ * vring_avail_pending() - how many heads the guest has made available that we have not taken.
+ * Return: count (0..num), or -EINVAL when the guest's index ran more than a ring ahead.
+ * Context: the one thread that drains this ring.
+ */
+static inline int vring_avail_pending(const struct vring *vr)
+{
+	uint16_t idx = __atomic_load_n(&vr->avail->idx, __ATOMIC_ACQUIRE);
+	uint16_t n = (uint16_t)(idx - vr->last_avail_idx);
+
+	return n > vr->num ? -EINVAL : n;
+}
+
+int vring_pop(struct vring *vr, const struct gmem_table *mem, bool device_writes,
+	      struct vring_chain *out);
+
+/* Writes a used element at our shadow index; vring_used_publish() makes it visible. */
+static inline void vring_used_put(struct vring *vr, uint16_t head, uint32_t len)
+{
+	struct vring_used_elem *e = &vr->used->ring[vr->last_used_idx & vr->mask];
+
+	e->id = head;
+	e->len = len;
+	vr->last_used_idx++;
+}
+
+static inline void vring_used_publish(struct vring *vr)
+{
+	/* Pairs with the driver's read barrier before it reads used elements and buffers. */
+	__atomic_store_n(&vr->used->idx, vr->last_used_idx, __ATOMIC_RELEASE);
+}
+
+bool vring_need_call(struct vring *vr);
+bool vring_notify_enable(struct vring *vr);
+void vring_notify_disable(struct vring *vr);
+
+/* Copies @len bytes from a flat buffer into a chain at @off. Return: bytes copied. */
+uint32_t vring_chain_write(const struct vring_chain *c, uint32_t off, const void *src, uint32_t len);
+/* Copies from a chain at @off into a flat buffer. Return: bytes copied. */
+uint32_t vring_chain_read(const struct vring_chain *c, uint32_t off, void *dst, uint32_t len);
+
+#endif
