@@ -28,9 +28,14 @@ tp_mem_opts() {
 	fi
 }
 
-# First CPU this process may run on: EAL refuses lcores outside our affinity.
-tp_first_cpu() {
-	awk '/^Cpus_allowed_list:/ {split($2, a, /[-,]/); print a[1]}' /proc/self/status
+# CPUs this process may run on, one per line: EAL refuses lcores outside our affinity.
+tp_cpus() {
+	awk '/^Cpus_allowed_list:/ {
+		n = split($2, r, ",")
+		for (i = 1; i <= n; i++) {
+			if (split(r[i], b, "-") == 2) { for (c = b[1]; c <= b[2]; c++) print c } else print r[i]
+		}
+	}' /proc/self/status
 }
 
 # tp_start NAME DIR CMD... : start CMD with stdin on DIR/NAME.in, output in DIR/NAME.log.
@@ -57,7 +62,7 @@ tp_send() {
 # tp_cmd NAME COMMAND REGEX COUNT [TIMEOUT_S]: send COMMAND and print the output it caused
 # once REGEX has matched COUNT lines of it. Returns 1 on timeout or if testpmd died.
 tp_cmd() {
-	local name=$1 cmd=$2 re=$3 count=$4 tmo=${5:-10} log off new deadline
+	local name=$1 cmd=$2 re=$3 count=$4 tmo=${5:-30} log off new deadline
 	log=${TP_LOG[$name]}
 	off=$(stat -c %s "$log")
 	tp_send "$name" "$cmd"
