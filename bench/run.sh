@@ -32,7 +32,7 @@ SRC=$(cd "$HERE/.." && pwd)
 # shellcheck source=tests/interop/lib-testpmd.sh
 . "$SRC/tests/interop/lib-testpmd.sh"
 
-QUICK=0 PAIRS="" OUT="" OURS_BIN="" STANDIN=0 FORCE=0
+QUICK=0 PAIRS="" OUT="" OURS_BIN="" OURS_CTL="" STANDIN=0 FORCE=0
 ARGS=("$@")
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -48,9 +48,9 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then
-	: "${PAIRS:=1}" "${IDLE:=1}" "${WARMUP:=1}" "${DURATION:=2}"
+	: "${PAIRS:=1}" "${IDLE:=1}" "${WARMUP:=0.5}" "${DURATION:=2}" "${CALIB_STEPS:=1}"
 else
-	: "${PAIRS:=5}" "${IDLE:=10}" "${WARMUP:=2}" "${DURATION:=10}"
+	: "${PAIRS:=5}" "${IDLE:=10}" "${WARMUP:=2}" "${DURATION:=10}" "${CALIB_STEPS:=2}"
 fi
 FE_CPU=${FE_CPU:-0}
 BK_CPU=${BK_CPU:-1}
@@ -67,10 +67,15 @@ command -v python3 >/dev/null || die "python3 missing"
 if [ "$STANDIN" = 0 ]; then
 	[ -n "$OURS_BIN" ] || OURS_BIN=${VHOST_LB_BIN:-$SRC/build/vhost-user-lb/vhost-user-lb}
 	[ -x "$OURS_BIN" ] || die "daemon '$OURS_BIN' not found: build it (meson setup build && ninja -C build), pass --ours BIN, or --standin"
+	OURS_CTL=${VHOST_LB_CTL:-$(dirname "$OURS_BIN")/vhost-user-lbctl}
 fi
 # QEMU test suites hold this lock around every guest boot: holding it keeps them off our cores.
 exec {LOCKFD}>/tmp/vhost-lb-qemu.lock
-if ! flock -n "$LOCKFD"; then
+if flock -n "$LOCKFD"; then
+	:
+elif [ "$QUICK" = 1 ]; then
+	note "WARNING: a QEMU test holds /tmp/vhost-lb-qemu.lock; quick run goes on, figures will be noisy"
+else
 	note "waiting for the QEMU test lock (/tmp/vhost-lb-qemu.lock)"
 	flock -w 1800 "$LOCKFD" || die "QEMU test lock still held after 30 min"
 fi
@@ -171,6 +176,11 @@ cg_setup() {
 	fi
 	CG_ROOT=$base
 }
+cg_quota() {  # PERCENT of one core
+	local us=$((CG_PERIOD_US * $1 / 100))
+	[ "$us" -ge 1000 ] || us=1000    # the kernel's minimum quota
+	if [ -e "$CG/cpu.cfs_quota_us" ]; then echo "$us" >"$CG/cpu.cfs_quota_us"; else echo "$us $CG_PERIOD_US" >"$CG/cpu.max"; fi
+}
 cg_throttle() {  # on|off PID
 	[ -n "$CG" ] || return 1
 	if [ "$1" = on ]; then echo "$2" >"$CG/cgroup.procs"; else echo "$2" >"$CG_ROOT/cgroup.procs"; fi
@@ -213,10 +223,10 @@ stop_backend() {
 	if [ "$BKKIND" = testpmd ]; then
 		tp_stop bk
 	else
-		kill -TERM "$BKPID" 2>/dev/null
+		kill -TERM "$BKPID" 2>/dev/null || true
 		for ((i = 0; i < 50; i++)); do kill -0 "$BKPID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$BKPID" 2>/dev/null
-		wait "$BKPID" 2>/dev/null
+		kill -KILL "$BKPID" 2>/dev/null || true
+		wait "$BKPID" 2>/dev/null || true
 	fi
 	BKPID=""
 	return 0
@@ -227,8 +237,10 @@ MAC0=02:00:00:00:02:10
 MAC1=02:00:00:00:02:11
 start_frontend() {  # DIR
 	local d=$1
+	# The main lcore only answers our stats commands; beside its own busy poller it would answer
+	# a scheduler slice late and blur the measurement window, on BK_CPU it answers at once.
 	# shellcheck disable=SC2046
-	tp_start fe "$d" dpdk-testpmd --lcores "0@$FE_CPU,1@$FE_CPU" --main-lcore 0 \
+	tp_start fe "$d" dpdk-testpmd --lcores "0@$BK_CPU,1@$FE_CPU" --main-lcore 0 \
 		--file-prefix="${PFX}fe" --no-pci $(tp_mem_opts 256) \
 		--vdev "net_virtio_user0,path=$d/s0.sock,mac=$MAC0,queues=1,queue_size=256" \
 		--vdev "net_virtio_user1,path=$d/s1.sock,mac=$MAC1,queues=1,queue_size=256" \
@@ -279,7 +291,7 @@ CSV=$OUT/runs.csv
 echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518" >"$CSV"
 
 one_run() {  # PAIR KIND
-	local pair=$1 kind=$2 d idle r64 r25="na na na na na na na" r1518 label
+	local pair=$1 kind=$2 d idle r64 r25="na na na na na na na" r1518 label q k
 	label=$kind
 	[ "$kind" = ours ] && [ "$STANDIN" = 1 ] && label=ours-standin
 	d=$RUN/p$pair-$kind
@@ -289,12 +301,28 @@ one_run() {  # PAIR KIND
 	idle=$(idle_cpu "$IDLE")
 	note "pair $pair $label: idle backend ${idle} cores over ${IDLE} s"
 	learn
+	# a record that the switch learned MAC1 on b, so the loop below is unicast, not flooding
+	if [ "$BKKIND" = daemon ] && [ -x "$OURS_CTL" ]; then
+		timeout 10 "$OURS_CTL" -s "$d/ctl.sock" fdb >"$d/fdb.log" 2>&1 || true
+	fi
 	seed_loop 64
 	sleep "$WARMUP"
 	r64=$(window "pair $pair $label 64B" "$DURATION")
 	if cg_throttle on "${TP_PID[fe]}"; then
+		# The frontend's rate is not proportional to its quota (it shares the machine, and
+		# ring effects), so steer the quota towards LOAD_PCT of this run's peak first.
+		q=$LOAD_PCT
+		for ((k = 0; k < CALIB_STEPS; k++)); do
+			cg_quota "$q"
+			sleep 0.5
+			q=$(awk -v q="$q" -v r="$(window "pair $pair $label calibrate quota ${q}%" 1 | cut -d' ' -f1)" \
+				-v peak="${r64%% *}" -v want="$LOAD_PCT" 'BEGIN {
+				n = (r > 0) ? q * want / 100 * peak / r : q; if (n > 100) n = 100; if (n < 5) n = 5
+				printf "%d\n", n + 0.5 }')
+		done
+		cg_quota "$q"
 		sleep "$WARMUP"
-		r25=$(window "pair $pair $label 64B@${LOAD_PCT}%" "$DURATION")
+		r25=$(window "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)" "$DURATION")
 		cg_throttle off "${TP_PID[fe]}"
 	fi
 	drain_loop
