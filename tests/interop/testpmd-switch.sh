@@ -227,6 +227,13 @@ EOF
 }
 
 round unicast-64 64 "$MAC1" "$MAC0" 4
+# the switch must have learned each testpmd port's MAC on the daemon port it is attached to
+fdb=$(ctl --json fdb | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(" ".join(sorted("%s@%s" % (e["mac"].lower(), e["port"]) for e in d["entries"])))')
+echo "fdb: $fdb"
+[ "$fdb" = "$MAC0@a $MAC1@b" ] || die "fdb is '$fdb', want '$MAC0@a $MAC1@b'"
 round unicast-1518 1518 "$MAC1" "$MAC0" 4
 round broadcast-60 60 ff:ff:ff:ff:ff:ff ff:ff:ff:ff:ff:ff 2
 
