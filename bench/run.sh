@@ -115,9 +115,8 @@ sched_sum() {
 	done
 }
 
-# snap: frontend port counters and both processes' CPU at one moment. The moment is the
-# middle of the stats command's round trip (testpmd answers from a lcore it shares with the
-# busy forwarding lcore, so the answer can lag by a scheduler slice).
+# snap: frontend port counters and both processes' CPU at one moment: the middle of the stats
+# command's round trip (on a loaded machine testpmd's answer can lag by a scheduler slice).
 snap() {
 	local t0 t1 st
 	t0=${EPOCHREALTIME/./}
