@@ -354,7 +354,7 @@ EOF
 	echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) CPUs online"
 	echo "dpdk-testpmd: $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null || echo unknown)"
 	echo "command: bench/run.sh ${ARGS[*]}"
-	echo "ours: ${OURS_BIN:-standin}$([ -n "$OURS_BIN" ] && cd "$SRC" && git describe --always --dirty 2>/dev/null | sed 's/^/ at /')"
+	echo "ours: ${OURS_BIN:-standin}$([ -n "$OURS_BIN" ] && git -C "$(dirname "$OURS_BIN")" describe --always --dirty 2>/dev/null | sed 's/^/ at /')"
 	echo "fe_cpu=$FE_CPU bk_cpu=$BK_CPU pairs=$PAIRS idle_s=$IDLE warmup_s=$WARMUP duration_s=$DURATION inflight=$((INFLIGHT * 32)) load=${LOAD_PCT}% (cfs quota, period ${CG_PERIOD_US} us)"
 } | tee "$OUT/machine.txt" | sed 's/^/# /' >&2
 
