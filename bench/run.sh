@@ -16,7 +16,7 @@
 # Backend CPU is read from /proc/PID/task/*/schedstat (every thread of the backend process).
 #
 # usage: bench/run.sh [--quick] [--pairs N] [--out DIR] [--ours BIN] [--standin] [--force]
-#   --quick    1 pair, short windows: under a minute
+#   --quick    1 pair, short windows, 25% quota not steered: under a minute
 #   --pairs N  pairs of runs (default 5)
 #   --out DIR  results directory (default bench/results/<date>-<time>[-quick])
 #   --ours BIN the daemon (default $VHOST_LB_BIN, else build/vhost-user-lb/vhost-user-lb)
@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then
-	: "${PAIRS:=1}" "${IDLE:=1}" "${WARMUP:=0.5}" "${DURATION:=2}" "${CALIB_STEPS:=1}"
+	: "${PAIRS:=1}" "${IDLE:=1}" "${WARMUP:=0.5}" "${DURATION:=1.5}" "${CALIB_STEPS:=0}"
 else
 	: "${PAIRS:=5}" "${IDLE:=10}" "${WARMUP:=2}" "${DURATION:=10}" "${CALIB_STEPS:=2}"
 fi
