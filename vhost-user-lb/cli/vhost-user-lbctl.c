@@ -28,6 +28,7 @@ static void usage(FILE *out)
 		"  stats [NAME] [--watch [SECS]]                per-port and per-queue counters\n"
 		"  fdb                                          learned MAC addresses\n"
 		"  workers                                      datapath workers: CPU, load, queues\n"
+		"  reload                                       re-read the config file (as SIGHUP)\n"
 		"  placement                                    which worker drains which queue, and the last moves\n"
 		"  vf list [PF]                                 SR-IOV VFs: IOMMU group, owner, rates\n"
 		"  vf assign PF VF VM [--min MBPS] [--max MBPS] give a VF to a VM, with its rate guarantee\n"
@@ -472,7 +473,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(argv[0], "vf") == 0) {
 		rc = cmd_vf(fd, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "fdb") == 0 ||
-		   strcmp(argv[0], "workers") == 0 || strcmp(argv[0], "placement") == 0) {
+		   strcmp(argv[0], "workers") == 0 || strcmp(argv[0], "placement") == 0 ||
+		   strcmp(argv[0], "reload") == 0) {
 		static const struct {
 			const char *name;
 			void (*print)(struct json_object *);
@@ -481,6 +483,7 @@ int main(int argc, char **argv)
 			{ "fdb", print_fdb },
 			{ "workers", print_workers },
 			{ "placement", print_placement },
+			{ "reload", NULL },
 		};
 
 		rc = 2;

@@ -389,6 +389,16 @@ static struct json_object *cmd_placement(struct daemon *d, struct json_object *r
 	return o;
 }
 
+static struct json_object *cmd_reload(struct daemon *d, struct json_object *req)
+{
+	char why[512];
+
+	(void)req;
+	if (daemon_reload(d, why, sizeof(why)))
+		return ctl_error_reply("%s", why);
+	return ctl_ok_reply();
+}
+
 static const struct {
 	const char *name;
 	struct json_object *(*fn)(struct daemon *d, struct json_object *req);
@@ -401,6 +411,7 @@ static const struct {
 	{ "fdb", cmd_fdb },
 	{ "workers", cmd_workers },
 	{ "placement", cmd_placement },
+	{ "reload", cmd_reload },
 	{ "vf-list", ctl_cmd_vf_list },
 	{ "vf-assign", ctl_cmd_vf_assign },
 	{ "vf-release", ctl_cmd_vf_release },

@@ -23,6 +23,7 @@ struct port_spec {
 	enum port_mode mode;
 	unsigned int queues;
 	gid_t group;          /* (gid_t)-1: leave the socket's group alone */
+	bool from_config;     /* declared in the config file: a reload may change or remove it */
 	mode_t perm;          /* 0: default 0660 */
 };
 
@@ -57,6 +58,8 @@ struct daemon {
 	uint64_t start_ns;
 	struct ctl_server *ctl;
 	struct balancer *bal;
+	struct metrics_server *metrics;
+	char config_path[4096];
 	bool handed_over;      /* a new process took our ports: exit without touching them */
 };
 
@@ -71,5 +74,6 @@ const char *port_state(const struct port *p);
 const char *port_mode_name(enum port_mode m);
 void ports_handle_broken(struct daemon *d);
 void ports_free_all(struct daemon *d);
+int daemon_reload(struct daemon *d, char *why, size_t why_len);
 
 #endif
