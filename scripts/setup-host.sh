@@ -32,7 +32,7 @@ BUILD_PKGS="meson ninja-build gcc clang llvm pkg-config liburcu-dev libjson-c-de
 	libvirt-dev libclang-rt-14-dev libfuzzer-14-dev"
 TEST_PKGS="busybox-static linux-image-amd64 linux-headers-amd64 iperf3 ethtool cpio gzip xz-utils
 	zstd kmod dpdk dpdk-dev python3 python3-prometheus-client iproute2 procps psmisc util-linux
-	netcat-openbsd man-db"
+	netcat-openbsd man-db binutils"
 BACKPORTS_PKGS="qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients"
 
 missing() {
