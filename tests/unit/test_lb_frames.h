@@ -212,4 +212,42 @@ static inline uint32_t tf_arp_request(uint8_t *buf, const uint8_t smac[6], uint1
 	return l3 + 46;
 }
 
+/* ---- driving lb_process_rcu() the way the datapath does ---- */
+#ifdef VULB_LB_LB_H
+
+struct tf_sent {
+	enum lb_action action;
+	struct lb_verdict v;
+	uint8_t frame[18 + 60 + 20 + 64];
+	uint32_t len;
+};
+
+/*
+ * Builds the frame, copies its first @head_cap bytes (the datapath copies 64 today), runs
+ * lb_process_rcu() on the copy and writes the dirty bytes back over the frame, as the
+ * datapath will when it copies the frame to its destination.
+ */
+static inline enum lb_action tf_send_head(struct lb *lb, const struct tf_spec *s, uint64_t now_s,
+					  uint32_t head_cap, struct tf_sent *out)
+{
+	uint8_t head[128];
+	uint32_t hl;
+
+	out->len = tf_build(out->frame, s);
+	hl = out->len < head_cap ? out->len : head_cap;
+	memcpy(head, out->frame, hl);
+	out->action = lb_process_rcu(lb, 0, head, hl, out->len, now_s, &out->v);
+	if (out->action == LB_TO_BACKEND || out->action == LB_TO_CLIENT)
+		memcpy(out->frame, head, out->v.head_dirty);
+	return out->action;
+}
+
+static inline enum lb_action tf_send(struct lb *lb, const struct tf_spec *s, uint64_t now_s,
+				     struct tf_sent *out)
+{
+	return tf_send_head(lb, s, now_s, 64, out);
+}
+
+#endif
+
 #endif

@@ -12,7 +12,9 @@
  * Entries come from a pool of max flows allocated up front, pushed and popped lock-free (a
  * Treiber stack of indices with an ABA tag), so the datapath never calls malloc and a guest
  * opening connections cannot make the table grow: when the pool is empty, new flows are
- * refused and existing ones carry on.
+ * refused and existing ones carry on. Entries of deleted flows return after a grace period,
+ * and a worker that loses a creation race holds one for a moment, so a table at its limit
+ * can refuse a flow it would have had room for a few microseconds later.
  *
  * TCP state is a set of flags that only grows (SYN, FIN and RST seen per direction, reply
  * seen), updated with a compare-and-swap, so two workers handling the two directions of a
