@@ -34,6 +34,7 @@ enum dp_drop {
 	DP_DROP_QUEUE_DOWN,  /* to guest: no RX queue running */
 	DP_DROP_TOO_BIG,     /* to guest: does not fit the RX buffer / over MTU */
 	DP_DROP_MALFORMED,   /* from guest: runt, bad virtio-net header, chain too long */
+	DP_DROP_DISABLED,    /* from guest: sent on a ring the frontend disabled */
 	DP_DROP__MAX,
 };
 
@@ -53,6 +54,7 @@ struct dp_vq {
 	struct vring ring;
 	int call_fd;
 	bool ready;
+	bool discard;         /* TX ring started but disabled: drain it, forward nothing */
 	int lock;
 	struct dp_vq_stats stats;
 	/* RX interrupt coalescing, under @lock. */

@@ -374,8 +374,15 @@ static void deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, co
 }
 
 /* Reads the virtio-net header and the first bytes of the frame; picks the destination. */
+/* The last destination looked up in this burst: most bursts carry one or few flows. */
+struct dest_cache {
+	uint64_t mac;
+	struct dp_port *port;
+	bool valid;
+};
+
 static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
-		     const struct vring_chain *c, uint64_t now_s)
+		     const struct vring_chain *c, uint64_t now_s, struct dest_cache *dc)
 {
 	uint8_t hdr[VIRTIO_NET_HDR_LEN_V1];
 	uint64_t smac, dmac;
@@ -411,8 +418,14 @@ static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
 	if (p->head[0] & 1) {
 		p->dest = DEST_FLOOD;
 	} else {
-		struct dp_port *d = fdb_lookup_rcu(dp->fdb, dmac);
+		struct dp_port *d;
 
+		if (dc->valid && dc->mac == dmac) {
+			d = dc->port;
+		} else {
+			d = fdb_lookup_rcu(dp->fdb, dmac);
+			*dc = (struct dest_cache){ .mac = dmac, .port = d, .valid = true };
+		}
 		p->dest = d ? d : DEST_FLOOD;
 		if (d == src)
 			p->dest = DEST_NONE;   /* hairpin: the destination is behind the sender */
@@ -445,6 +458,32 @@ static void forward_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *s
 	}
 }
 
+/* A started but disabled TX ring: take its chains and give them back unsent (vhost-user spec). */
+static unsigned int discard_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
+			       struct dp_vq *txq, unsigned int vq_index, unsigned int n)
+{
+	const struct gmem_table *mem = rcu_dereference(src->mem);
+	struct vring *vr = &txq->ring;
+
+	for (unsigned int i = 0; i < n; i++) {
+		int r = vring_pop(vr, mem, false, &s->tx[0]);
+
+		if (r && r != -EMSGSIZE) {
+			dp_port_break(dp, src, vq_index, "invalid TX descriptor chain", r);
+			return i;
+		}
+		vring_used_put(vr, s->tx[0].head, 0);
+	}
+	vring_used_publish(vr);
+	dp_log_used(rcu_dereference(src->dlog), txq);
+	stat_add(&txq->stats.drops[DP_DROP_DISABLED], n);
+	if (vring_need_call(vr) && txq->call_fd >= 0) {
+		stat_add(&txq->stats.calls, 1);
+		(void)eventfd_write(txq->call_fd, 1);
+	}
+	return n;
+}
+
 /**
  * dp_drain_tx() - forward up to one burst from a guest's TX ring.
  * Context: the worker that owns @txq, RCU read side. Return: frames taken from the ring.
@@ -456,6 +495,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 	struct vring *vr = &txq->ring;
 	uint64_t bytes = 0, malformed = 0;
 	int avail = vring_avail_pending(vr);
+	struct dest_cache dc = { .valid = false };
 	unsigned int n, taken = 0;
 	bool call;
 
@@ -465,6 +505,8 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 		return 0;
 	}
 	n = MIN((unsigned int)avail, DP_BURST);
+	if (unlikely(txq->discard))
+		return discard_tx(dp, s, src, txq, vq_index, n);
 	for (; taken < n; taken++) {
 		struct dp_pkt *p = &s->pkts[taken];
 		int r = vring_pop(vr, mem, false, &s->tx[taken]);
@@ -478,7 +520,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			p->drop = DP_DROP_MALFORMED;
 			continue;
 		}
-		classify(dp, src, p, &s->tx[taken], now_s);
+		classify(dp, src, p, &s->tx[taken], now_s, &dc);
 	}
 	forward_burst(dp, s, src, n);
 	for (unsigned int i = 0; i < n; i++) {

@@ -45,11 +45,20 @@ static bool has_protocol_feature(const struct session *s, int bit)
  * Without VHOST_USER_F_PROTOCOL_FEATURES a ring runs once it has been kicked; with it, it
  * also waits for SET_VRING_ENABLE (spec: "Ring states").
  */
-static bool vq_should_run(const struct session *s, const struct dp_vq *vq)
+static bool vq_enabled(const struct session *s, const struct dp_vq *vq)
 {
-	bool enabled = has_feature(s, VHOST_USER_F_PROTOCOL_FEATURES) ? vq->enabled : true;
+	return has_feature(s, VHOST_USER_F_PROTOCOL_FEATURES) ? vq->enabled : true;
+}
 
-	return s->port->mem && vq->num_set && vq->addr_set && vq->kicked && enabled;
+/*
+ * A started ring runs even while disabled if it is a TX ring: the spec ("Ring states") wants
+ * its frames processed and discarded, while a disabled RX ring gets no new frames.
+ */
+static bool vq_should_run(const struct session *s, const struct dp_vq *vq, unsigned int idx)
+{
+	if (!(s->port->mem && vq->num_set && vq->addr_set && vq->kicked))
+		return false;
+	return dp_vq_is_tx(idx) || vq_enabled(s, vq);
 }
 
 /* Starts ring @idx when everything it needs is there. Context: control thread, ring quiesced. */
@@ -59,7 +68,7 @@ static int vq_refresh(struct session *s, unsigned int idx)
 	char why[160];
 	int r;
 
-	if (vq->ready || !vq_should_run(s, vq))
+	if (vq->ready || !vq_should_run(s, vq, idx))
 		return 0;
 	if (idx / 2 >= s->max_queue_pairs) {
 		slog(LOG_LVL_ERROR, s, "vq=%u: beyond the %u queue pairs offered", idx, s->max_queue_pairs);
@@ -73,6 +82,7 @@ static int vq_refresh(struct session *s, unsigned int idx)
 	}
 	vring_start(&vq->ring, vq->base, has_feature(s, VIRTIO_RING_F_EVENT_IDX),
 		    has_feature(s, VIRTIO_RING_F_INDIRECT_DESC));
+	vq->discard = !vq_enabled(s, vq);
 	dp_vq_set_ready(s->dp, s->port, idx);
 	slog(LOG_LVL_DEBUG, s, "vq=%u running (size %u, base %u)", idx, vq->num, vq->base);
 	return 0;
@@ -482,8 +492,7 @@ static int h_set_vring_enable(struct session *s, struct vu_msg *msg, bool *reply
 		slog(LOG_LVL_ERROR, s, "vq=%u: SET_VRING_ENABLE %u", idx, on);
 		return -EINVAL;
 	}
-	if (!on)
-		dp_vq_quiesce(s->dp, s->port, idx);
+	dp_vq_quiesce(s->dp, s->port, idx);
 	vq->enabled = on;
 	slog(LOG_LVL_DEBUG, s, "vq=%u %s", idx, on ? "enabled" : "disabled");
 	return vq_refresh(s, idx);
@@ -619,6 +628,28 @@ static int dispatch(struct session *s, struct vu_msg *msg)
 }
 
 /**
+ * session_replay() - apply a message we built ourselves (state handed over by a previous
+ * daemon process) through the same validation and handlers, without answering the frontend.
+ * Context: control thread. Takes the message's fds. Return: 0 or -errno.
+ */
+int session_replay(struct session *s, struct vu_msg *msg)
+{
+	bool reply = false;
+	char why[160];
+	int r;
+
+	msg->hdr.flags = VHOST_USER_VERSION;
+	r = vu_msg_validate(msg, why, sizeof(why));
+	if (r) {
+		slog(LOG_LVL_ERROR, s, "handed-over state: %s", why);
+	} else {
+		r = handlers[msg->hdr.request] ? handlers[msg->hdr.request](s, msg, &reply) : -ENOTSUP;
+	}
+	vu_msg_close_fds(msg);
+	return r;
+}
+
+/**
  * session_on_readable() - process what the frontend sent.
  * Context: control thread. Return: 0 to keep the connection, -errno to drop it.
  */
@@ -651,6 +682,12 @@ void session_teardown(struct session *s)
 {
 	reset_device(s);
 	__atomic_store_n(&s->port->broken, false, __ATOMIC_RELEASE);
+}
+
+/* Restarts every ring that can run (after a hand-over that did not happen). */
+int session_resume(struct session *s)
+{
+	return refresh_all(s);
 }
 
 bool session_running(const struct session *s)

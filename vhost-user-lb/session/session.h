@@ -45,7 +45,9 @@ struct session {
 void session_init(struct session *s, struct dp *dp, struct dp_port *port, int sock,
 		  unsigned int max_queue_pairs);
 int session_on_readable(struct session *s);
+int session_replay(struct session *s, struct vu_msg *msg);
 void session_teardown(struct session *s);
 bool session_running(const struct session *s);
+int session_resume(struct session *s);
 
 #endif
