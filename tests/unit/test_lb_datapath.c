@@ -92,6 +92,11 @@ static void arp(struct lb *lb)
 	CHECK(lb_process_rcu(lb, 0, req, len, len, 1, &v) == LB_PASS, "ARP for another address: pass");
 	len = tf_arp_request(req, cmac, 0, CLIENT, VIP, 2);
 	CHECK(lb_process_rcu(lb, 0, req, len, len, 1, &v) == LB_PASS, "ARP reply (op 2): pass");
+	/* Linux re-checks a cached neighbour with a unicast request to the MAC it knows. */
+	len = tf_arp_request(req, cmac, 0, CLIENT, VIP, 1);
+	memcpy(req, vmac, 6);
+	CHECK(lb_process_rcu(lb, 0, req, len, len, 1, &v) == LB_ARP_REPLY,
+	      "unicast ARP request to the virtual MAC: answered");
 }
 
 static void not_ours(struct lb *lb)
@@ -101,6 +106,10 @@ static void not_ours(struct lb *lb)
 	uint8_t ipv6[64] = { 0 };
 	struct lb_verdict v;
 
+	CHECK(tf_send(lb, &s, 1, &t) == LB_DROP && t.v.drop == LB_DROP_NO_SERVICE,
+	      "TCP to the virtual MAC, but not to a VIP: dropped (it would be flooded)");
+	memcpy(s.dmac, cmac, 6);
+	s.dmac[5] = 0x99;
 	CHECK(tf_send(lb, &s, 1, &t) == LB_PASS, "TCP to a non-VIP address: pass");
 	s = reply_from(0, 22, 5000, LB_TCP_ACK);
 	CHECK(tf_send(lb, &s, 1, &t) == LB_PASS, "a backend's traffic on another port: pass");
@@ -370,7 +379,10 @@ static void drops(struct lb *lb)
 	}
 	CHECK(lb_vip_del(lb, empty) == 0, "delete it");
 	s = to_vip(0x0a000066, 2003, LB_TCP_SYN);
-	CHECK(tf_send(lb, &s, 50, &t) == LB_PASS, "its address is not a VIP any more: pass");
+	CHECK(tf_send(lb, &s, 50, &t) == LB_DROP && t.v.drop == LB_DROP_NO_SERVICE,
+	      "its address is not a VIP any more: to the virtual MAC, dropped");
+	s.dmac[0] = 0x52;
+	CHECK(tf_send(lb, &s, 50, &t) == LB_PASS, "... to another MAC: pass");
 }
 
 static void conflict(struct lb *lb)

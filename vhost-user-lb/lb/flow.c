@@ -7,7 +7,9 @@
  * Workers create flows (cds_lfht_add_unique on the client tuple decides between two workers
  * racing on the same new flow: the loser takes the winner's flow and backend) and update
  * their state; only the control thread deletes them (expiry, flush), and a flow's memory goes
- * back to the pool after a grace period.
+ * back to the pool after a grace period. The control thread walks the pool array, not the
+ * hash table: a split-ordered list walk chases one pointer per node and per bucket, a cache
+ * miss each, where the array is read in order.
  *
  * Entries come from a pool of max flows allocated up front, pushed and popped lock-free (a
  * Treiber stack of indices with an ABA tag), so the datapath never calls malloc and a guest
@@ -121,6 +123,7 @@ static void pool_put(struct lb_flows *f, struct lb_flow *fl)
 	uint64_t old = __atomic_load_n(&f->free_head, __ATOMIC_RELAXED), next;
 	uint32_t idx = (uint32_t)(fl - f->pool) + 1;
 
+	__atomic_store_n(&fl->life, LB_LIFE_FREE, __ATOMIC_RELAXED);
 	do {
 		__atomic_store_n(&fl->next_free, (uint32_t)old, __ATOMIC_RELAXED);
 		next = ((old >> 32) + 1) << 32 | idx;
@@ -162,7 +165,8 @@ int lb_flows_init(struct lb_flows *f, uint32_t max, const struct lb_timeouts *to
 	f->pool = calloc(max, sizeof(*f->pool));
 	if (!f->pool)
 		return -ENOMEM;
-	buckets = roundup_pow2(MAX(2 * max, 64u));
+	/* One bucket per flow: two nodes per bucket on average when full. */
+	buckets = roundup_pow2(MAX(max, 64u));
 	f->ht = cds_lfht_new(buckets, buckets, buckets, 0, NULL);
 	if (!f->ht) {
 		free(f->pool);
@@ -184,13 +188,17 @@ int lb_flows_init(struct lb_flows *f, uint32_t max, const struct lb_timeouts *to
 /* Context: control thread, no reader left (teardown). */
 void lb_flows_fini(struct lb_flows *f)
 {
-	struct cds_lfht_iter iter;
-	struct lb_fnode *fn;
-
 	if (!f->ht)
 		return;
-	cds_lfht_for_each_entry(f->ht, &iter, fn, node)
-		(void)cds_lfht_del(f->ht, &fn->node);
+	for (uint32_t i = 0; i < f->max; i++) {
+		struct lb_flow *fl = &f->pool[i];
+
+		if (fl->life != LB_LIFE_LIVE)
+			continue;   /* DEAD ones are unlinked already, FREE ones never were */
+		(void)cds_lfht_del(f->ht, &fl->fn[0].node);
+		(void)cds_lfht_del(f->ht, &fl->fn[1].node);
+		fl->life = LB_LIFE_FREE;
+	}
 	rcu_barrier();   /* flows freed earlier go back to the pool before the pool goes */
 	(void)cds_lfht_destroy(f->ht, NULL);
 	free(f->pool);
@@ -285,7 +293,7 @@ int lb_flow_create_rcu(struct lb_flows *f, const struct lb_tuple *t, uint64_t ha
 	fl->flags = 0;
 	fl->last_s = now_s;
 	fl->created_s = now_s;
-	fl->life = LB_LIFE_CREATING;
+	__atomic_store_n(&fl->life, LB_LIFE_CREATING, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&f->count, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&be->active_flows, 1, __ATOMIC_RELAXED);
 
@@ -307,7 +315,8 @@ int lb_flow_create_rcu(struct lb_flows *f, const struct lb_tuple *t, uint64_t ha
 		flow_retire(f, fl, false);
 		return -EADDRINUSE;
 	}
-	/* Nobody else moves a CREATING flow; the CAS keeps that explicit. */
+	/* Nobody else moves a CREATING flow; the CAS keeps that explicit. Release: the control
+	 * thread that reads LIVE (acquire) sees every field set above. */
 	(void)__atomic_compare_exchange_n(&fl->life, &creating, LB_LIFE_LIVE, false,
 					  __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 	*ret = fl;
@@ -320,22 +329,19 @@ int lb_flow_create_rcu(struct lb_flows *f, const struct lb_tuple *t, uint64_t ha
  */
 unsigned int lb_flows_remove_if(struct lb_flows *f, lb_flow_pred_fn pred, const void *arg)
 {
-	struct cds_lfht_iter iter;
-	struct lb_fnode *fn;
 	unsigned int n = 0;
 
-	cds_lfht_for_each_entry(f->ht, &iter, fn, node) {
-		struct lb_flow *fl;
+	for (uint32_t i = 0; i < f->max; i++) {
+		struct lb_flow *fl = &f->pool[i];
 		uint8_t live = LB_LIFE_LIVE;
 
-		if (fn->key.dir)
-			continue;      /* each flow once, through its client-side node */
-		fl = container_of(fn, struct lb_flow, fn[0]);
-		if (!pred(fl, arg))
+		/* Acquire pairs with the creator's release: a LIVE flow's fields are all set. */
+		if (__atomic_load_n(&fl->life, __ATOMIC_ACQUIRE) != LB_LIFE_LIVE || !pred(fl, arg))
 			continue;
+		/* Only this thread moves a flow out of LIVE; the CAS says so explicitly. */
 		if (!__atomic_compare_exchange_n(&fl->life, &live, LB_LIFE_DEAD, false,
 						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-			continue;      /* being created (next pass will see it) or already going */
+			continue;
 		flow_retire(f, fl, true);
 		n++;
 	}
@@ -367,19 +373,13 @@ unsigned int lb_flows_expire_at(struct lb_flows *f, uint64_t now_s)
 
 /**
  * lb_flows_foreach_rcu() - call @fn once for every live flow.
- * Context: RCU read side.
+ * Context: control thread (flows stay live while it runs), RCU read side.
  */
 void lb_flows_foreach_rcu(struct lb_flows *f, lb_flow_visit_fn fn, void *arg)
 {
-	struct cds_lfht_iter iter;
-	struct lb_fnode *fn0;
+	for (uint32_t i = 0; i < f->max; i++) {
+		struct lb_flow *fl = &f->pool[i];
 
-	cds_lfht_for_each_entry(f->ht, &iter, fn0, node) {
-		struct lb_flow *fl;
-
-		if (fn0->key.dir)
-			continue;
-		fl = container_of(fn0, struct lb_flow, fn[0]);
 		if (__atomic_load_n(&fl->life, __ATOMIC_ACQUIRE) == LB_LIFE_LIVE)
 			fn(fl, arg);
 	}

@@ -930,36 +930,40 @@ enum lb_action lb_process_rcu(struct lb *lb, unsigned int worker, uint8_t *head,
 	const unsigned int shard = worker % LB_STAT_SHARDS;
 	struct lb_svc_slot *ep;
 	struct lb_pkt p;
+	bool to_vmac;
 	int r;
 
 	ret->action = LB_PASS;
 	ret->port = NULL;
 	ret->head_dirty = 0;
 	ret->reply_len = 0;
-	if (!t || !t->nvips)
+	if (!t || !t->nvips || head_len < 14)
 		return LB_PASS;
+	/* Nobody owns the virtual MAC: what we do not handle must not be flooded instead. */
+	to_vmac = !memcmp(head, lb->vmac, 6);
 	r = lb_pkt_parse(head, head_len, frame_len, &p);
 	if (r == LB_PARSE_OTHER)
-		return LB_PASS;
+		goto other;
 	if (r == LB_PARSE_ARP) {
 		uint32_t tpa;
 		int len = lb_arp_reply(head, head_len, &p, lb->vmac, &tpa, ret->reply,
 				       sizeof(ret->reply));
 
 		if (len < 0 || !addr_in(t, tpa))
-			return LB_PASS;
+			goto other;
 		ret->reply_len = (uint32_t)len;
 		ret->action = LB_ARP_REPLY;
 		return LB_ARP_REPLY;
 	}
 	if (head_len < p.l3 + 20u)
-		return LB_PASS;   /* a runt: not even addresses to go by */
+		goto other;   /* a runt: not even addresses to go by */
 	if (addr_in(t, p.daddr))
 		return to_vip(lb, t, shard, head, r, &p, frame_len, now_s, ret);
 	if (r != LB_PARSE_IP)
-		return LB_PASS;
+		goto other;
 	ep = svc_probe(t->ep, t->ep_mask, p.saddr, p.sport, p.proto);
-	if (!ep->used)
-		return LB_PASS;
-	return from_backend(lb, shard, head, &p, frame_len, now_s, ret);
+	if (ep->used && from_backend(lb, shard, head, &p, frame_len, now_s, ret) != LB_PASS)
+		return ret->action;
+other:
+	return to_vmac ? drop(lb, shard, LB_DROP_NO_SERVICE, ret) : LB_PASS;
 }

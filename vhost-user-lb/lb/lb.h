@@ -20,6 +20,12 @@
  *	case LB_DROP:       // count v.drop; the frame goes nowhere
  *	}
  *
+ * And the control thread: lb_new() at start (workers get the pointer before they start);
+ * lb_flows_expire(now_s) about once a second, on the workers' clock; lb_backend_set_load()
+ * per backend on each balancer tick (least-load); lb_port_gone() before a port is freed, or
+ * lb_backend_set_up(false) when discovery says a backend's VM stopped; lb_show_json() for
+ * `vip show`; lb_free() after the workers stopped.
+ *
  * @head is the worker's own copy of the frame's first bytes: it is rewritten in place, never
  * the guest's buffer. LB_HEAD_NEED bytes cover every header we parse (VLAN tag, IPv4 with
  * options, TCP up to its checksum); a shorter copy works for frames whose headers fit and
@@ -38,6 +44,10 @@
  * Limits: at most LB_MAX_VIPS services, LB_MAX_BACKENDS backends per service, and max_flows
  * flows; flow entries come from a pool allocated at lb_new(), so the datapath never allocates
  * and a guest opening connections cannot make us use more memory.
+ *
+ * VIPs are matched on address, port and protocol whatever the frame's destination MAC and VLAN
+ * tag (the tag is kept). Frames to the virtual MAC that are not for a service are dropped
+ * (nobody owns that MAC: they would be flooded).
  *
  * Not supported (dropped toward a VIP, counted): IP fragments, IPv6 VIPs, IPv4 options that
  * push the L4 header past the copied head. A backend connecting to its own VIP (hairpin) only
@@ -86,7 +96,7 @@ enum lb_action {
 };
 
 enum lb_drop {
-	LB_DROP_NO_SERVICE,   /* to a VIP address, but not to a served protocol and port */
+	LB_DROP_NO_SERVICE,   /* to a VIP address (or the virtual MAC), but not to a service */
 	LB_DROP_NO_BACKEND,   /* new flow, but no backend takes new flows (drained or down) */
 	LB_DROP_TABLE_FULL,   /* new flow refused: the flow table is full */
 	LB_DROP_CONFLICT,     /* the backend-side 5-tuple already belongs to another flow */

@@ -298,11 +298,13 @@ enum lb_flow_flag {
 extern const char *const lb_flow_state_names[LB_FS__MAX];
 
 /*
- * A flow is CREATING while its creator links its two nodes, LIVE once both are in, DEAD once
- * someone (the creator on a conflict, else the control thread) won the right to unlink it.
- * The control thread only unlinks LIVE flows, so it never sees half a flow.
+ * A pool entry is FREE, CREATING while its creator links its two nodes, LIVE once both are in,
+ * DEAD once someone (the creator on a conflict, else the control thread) won the right to
+ * unlink it, and FREE again after the grace period. The control thread only unlinks LIVE
+ * flows, so it never sees half a flow; only it moves a flow out of LIVE.
  */
 enum lb_flow_life {
+	LB_LIFE_FREE,
 	LB_LIFE_CREATING,
 	LB_LIFE_LIVE,
 	LB_LIFE_DEAD,
