@@ -16,6 +16,8 @@ const char *const dp_drop_names[DP_DROP__MAX] = {
 	[DP_DROP_TOO_BIG] = "too_big",
 	[DP_DROP_MALFORMED] = "malformed",
 	[DP_DROP_DISABLED] = "ring_disabled",
+	[DP_DROP_HAIRPIN] = "hairpin",
+	[DP_DROP_DEST_DOWN] = "port_down",
 };
 
 #define FDB_MAX_ENTRIES 65536

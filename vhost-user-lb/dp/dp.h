@@ -35,6 +35,8 @@ enum dp_drop {
 	DP_DROP_TOO_BIG,     /* to guest: does not fit the RX buffer / over MTU */
 	DP_DROP_MALFORMED,   /* from guest: runt, bad virtio-net header, chain too long */
 	DP_DROP_DISABLED,    /* from guest: sent on a ring the frontend disabled */
+	DP_DROP_HAIRPIN,     /* from guest: addressed to a MAC behind its own port */
+	DP_DROP_DEST_DOWN,   /* to guest: its port is being reset after an error */
 	DP_DROP__MAX,
 };
 

@@ -335,8 +335,10 @@ static void deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, co
 	unsigned int nq, start = 0;
 	uint8_t q[DP_BURST], sorted[DP_BURST];
 
-	if (__atomic_load_n(&dst->broken, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&dst->broken, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_DEST_DOWN], cnt, __ATOMIC_RELAXED);
 		return;
+	}
 	if (!mask) {
 		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_QUEUE_DOWN], cnt, __ATOMIC_RELAXED);
 		return;
@@ -427,8 +429,12 @@ static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
 			*dc = (struct dest_cache){ .mac = dmac, .port = d, .valid = true };
 		}
 		p->dest = d ? d : DEST_FLOOD;
-		if (d == src)
-			p->dest = DEST_NONE;   /* hairpin: the destination is behind the sender */
+		if (d == src) {
+			/* Hairpin: the destination is behind the sender, which already has it. */
+			p->dest = DEST_NONE;
+			p->drop = DP_DROP_HAIRPIN;
+			return;
+		}
 	}
 	p->drop = DP_DROP__MAX;
 }
@@ -529,6 +535,8 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			malformed++;
 		else
 			bytes += s->pkts[i].frame_len;
+		if (unlikely(s->pkts[i].drop == DP_DROP_HAIRPIN))
+			stat_add(&txq->stats.drops[DP_DROP_HAIRPIN], 1);
 	}
 	vring_used_publish(vr);
 	dp_log_used(rcu_dereference(src->dlog), txq);
