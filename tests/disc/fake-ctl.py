@@ -56,12 +56,14 @@ def start_backend(args, req):
     if args.backend == "testpmd":
         q = int(req.get("queues", 1))
         prefix = "fakectl-%d-%s" % (os.getpid(), req["name"])
-        cmd = ["dpdk-testpmd", "-l", args.testpmd_cores, "--no-pci", "--no-huge", "-m", "256",
-               "--file-prefix", prefix, "--vdev", "net_vhost0,iface=%s,queues=%d" % (path, q),
+        # main lcore mostly sleeps, the forwarding lcore polls: both on one host CPU
+        cmd = ["dpdk-testpmd", "--lcores", "0@%s,1@%s" % (args.testpmd_cpu, args.testpmd_cpu),
+               "--no-pci", "--no-huge", "-m", "256", "--no-shconf", "--file-prefix", prefix, "--vdev", "net_vhost0,iface=%s,queues=%d" % (path, q),
                "--", "--nb-cores=1", "--rxq=%d" % q, "--txq=%d" % q,
                "--total-num-mbufs=16384", "--forward-mode=io", "--stats-period", "0"]
         out = open(args.log + "." + req["name"] + ".testpmd.log", "w", encoding="utf-8")
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        # stdin stays open and silent: testpmd exits on EOF ("Press enter to exit")
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         for _ in range(300):
             if os.path.exists(path) or proc.poll() is not None:
@@ -154,7 +156,7 @@ def main():
     ap.add_argument("--ctl", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--backend", default="none", choices=("none", "testpmd"))
-    ap.add_argument("--testpmd-cores", default="1")
+    ap.add_argument("--testpmd-cpu", default="1")
     ap.add_argument("--refuse", action="store_true")
     ap.add_argument("--hang", action="store_true")
     args = ap.parse_args()

@@ -137,6 +137,7 @@ static int read_vm(struct disc *d, virDomainPtr dom, struct disc_vm **ret)
 	int state, reason, active, persistent, r;
 	struct disc_vm *vm;
 	char *xml;
+	uint64_t t0 = disc_now_ns();
 
 	if (virDomainGetState(dom, &state, &reason, 0) < 0)
 		return lv_err_is(VIR_ERR_NO_DOMAIN) ? 1 : -EIO;
@@ -146,7 +147,11 @@ static int read_vm(struct disc *d, virDomainPtr dom, struct disc_vm **ret)
 	if (!active && !d->cfg.track_inactive)
 		return 1;
 	persistent = virDomainIsPersistent(dom);
+	disc_log(d, DISC_LOG_DEBUG, "vm='%s': state+active+persistent in %.1f us",
+		 virDomainGetName(dom), (disc_now_ns() - t0) / 1e3);
 	xml = virDomainGetXMLDesc(dom, 0);
+	disc_log(d, DISC_LOG_DEBUG, "vm='%s': +XML in %.1f us", virDomainGetName(dom),
+		 (disc_now_ns() - t0) / 1e3);
 	if (!xml)
 		return lv_err_is(VIR_ERR_NO_DOMAIN) ? 1 : -EIO;
 	r = disc_vm_parse_xml(xml, &vm);
@@ -199,6 +204,24 @@ static int ev_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
 	(void)conn;
 	disc_log(d, DISC_LOG_DEBUG, "vm='%s': lifecycle event %d/%d", virDomainGetName(dom), event,
 		 detail);
+	/*
+	 * SHUTDOWN only announces a STOPPED to come; querying now would wait (in libvirtd) for
+	 * the stop to finish and delay every event queued behind this one.
+	 */
+	if (event == VIR_DOMAIN_EVENT_SHUTDOWN)
+		return 0;
+	/*
+	 * STOPPED / UNDEFINED say all there is to know when only active VMs are tracked: drop
+	 * the VM without a round trip. A later event (a restart) re-reads it anyway.
+	 */
+	if (!d->cfg.track_inactive &&
+	    (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_UNDEFINED)) {
+		unsigned char uuid[16];
+
+		if (virDomainGetUUID(dom, uuid) == 0 && disc_commit_one(d, uuid, NULL, t, NULL, 0) < 0)
+			disc_log(d, DISC_LOG_ERROR, "out of memory updating the registry");
+		return 0;
+	}
 	refresh_domain(d, dom, 0, false, t);
 	return 0;
 }

@@ -310,16 +310,23 @@ int disc_commit(struct disc *d, const struct disc_vm **vms, size_t n, bool conne
 {
 	struct disc_snap *old = d->cur, *s;
 	const struct disc_registry *o = &old->reg;
-	size_t i = 0, j = 0, queued = 0;
+	struct pending {
+		enum disc_change_kind kind;
+		const struct disc_vm *vm;
+		bool gone;
+	} *pend;
+	size_t i = 0, j = 0, n_pend = 0;
 	struct disc_change c;
 
-	s = disc_snap_new(vms, n, connected, o->generation + 1);
-	if (!s)
+	/* allocate before any reference is taken: on failure the caller still owns @vms */
+	pend = calloc(6 * (o->n_vms + n) + n_extra + 1, sizeof(*pend));
+	if (!pend)
 		return -ENOMEM;
-	s->reg.published_ns = disc_now_ns();
-	/* Pairs with rcu_dereference() in disc_snapshot_rcu(): entries are complete before. */
-	rcu_assign_pointer(d->cur, s);
-
+	s = disc_snap_new(vms, n, connected, o->generation + 1);
+	if (!s) {
+		free(pend);
+		return -ENOMEM;
+	}
 	/* both sorted by UUID: one merge walk finds added, removed and changed VMs */
 	while (i < o->n_vms || j < s->reg.n_vms) {
 		const struct disc_vm *a = i < o->n_vms ? o->vms[i] : NULL;
@@ -330,35 +337,46 @@ int disc_commit(struct disc *d, const struct disc_vm **vms, size_t n, bool conne
 
 		if (cmp < 0) {
 			nk = vm_diff(a, NULL, kinds);
+			b = NULL;
 			i++;
 		} else if (cmp > 0) {
 			nk = vm_diff(NULL, b, kinds);
+			a = NULL;
 			j++;
 		} else {
 			nk = a == b ? 0 : vm_diff(a, b, kinds);
 			i++;
 			j++;
 		}
-		for (size_t k = 0; k < nk; k++) {
-			change_fill(&c, kinds[k], b ? b : a, &s->reg, event_ns);
-			if (!b)
-				c.state = DISC_VM_SHUTOFF;	/* gone: its last entry says otherwise */
-			disc_queue_push(d, &c);
-			queued++;
-		}
+		for (size_t k = 0; k < nk; k++)
+			pend[n_pend++] = (struct pending){ kinds[k], b ? b : a, !b };
 	}
-	for (size_t k = 0; k < n_extra; k++) {
-		change_fill(&c, extra[k].kind, extra[k].vm, &s->reg, event_ns);
+	for (size_t k = 0; k < n_extra; k++)
+		pend[n_pend++] = (struct pending){ extra[k].kind, extra[k].vm, false };
+
+	if (n_pend == 0 && connected == o->connected) {
+		/* a re-read that found nothing new: readers keep the snapshot they have */
+		disc_snap_free(s);
+		free(pend);
+		return 0;
+	}
+	s->reg.published_ns = disc_now_ns();
+	/* Pairs with rcu_dereference() in disc_snapshot_rcu(): entries are complete before. */
+	rcu_assign_pointer(d->cur, s);
+	for (size_t k = 0; k < n_pend; k++) {
+		change_fill(&c, pend[k].kind, pend[k].vm, &s->reg, event_ns);
+		if (pend[k].gone)
+			c.state = DISC_VM_SHUTOFF;	/* gone: its last entry says otherwise */
 		disc_queue_push(d, &c);
-		queued++;
 	}
+	free(pend);
 
 	/* call_rcu wants an online QSBR thread; the discovery thread is offline otherwise. */
 	rcu_thread_online();
 	call_rcu(&old->rcu, snap_free_rcu);
 	rcu_thread_offline();
 
-	if (queued)
+	if (n_pend)
 		queue_signal(d);
 	return 0;
 }
