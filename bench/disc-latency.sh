@@ -20,7 +20,10 @@ DISC_REAPER=${DISC_REAPER:-$BUILD/tests/disc/disc-reaper}
 # shellcheck source=tests/disc/lib.sh
 . "$SRC/tests/disc/lib.sh"
 
-[ -x "$BIN" ] && [ -x "$DISC_REAPER" ] || { echo "build first: meson setup build && ninja -C build"; exit 1; }
+if [ ! -x "$BIN" ] || [ ! -x "$DISC_REAPER" ]; then
+	echo "build first: meson setup build && ninja -C build"
+	exit 1
+fi
 disc_prereqs
 
 DISC_WORK=$(mktemp -d /tmp/disc-bench.XXXXXX)

@@ -41,8 +41,9 @@ disc_prereqs() {
 	done
 	[ -x /bin/busybox ] || disc_skip "busybox-static missing"
 	KVER=$(disc_kver)
-	[ -n "$KVER" ] && [ -f "/boot/vmlinuz-$KVER" ] && [ -d "/lib/modules/$KVER" ] ||
+	if [ -z "$KVER" ] || [ ! -f "/boot/vmlinuz-$KVER" ] || [ ! -d "/lib/modules/$KVER" ]; then
 		disc_skip "linux-image-amd64 kernel/modules missing"
+	fi
 	getent group libvirt-qemu >/dev/null || disc_skip "group libvirt-qemu missing"
 }
 

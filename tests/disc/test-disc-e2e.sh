@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2015 # "check && pass || fail": pass always succeeds
 # SPDX-License-Identifier: GPL-2.0-or-later
 # End to end: a real libvirtd started here (root, no systemd: under tests/disc/reaper.c), our
 # hook installed as /etc/libvirt/hooks/qemu.d/vhost-user-lb, a TCG domain whose vhost-user NIC
@@ -47,7 +48,7 @@ SOCK=$SD/$NAME.sock
 HOOK_DST=/etc/libvirt/hooks/qemu.d/vhost-user-lb
 HOOK_CONF=/etc/vhost-user-lb/hook.conf
 V="virsh -q -c qemu:///system"
-WATCH_PID= BACKEND_PID=
+WATCH_PID='' BACKEND_PID=''
 FAILS=0
 pass() { disc_log "PASS: $*"; }
 fail() { disc_log "FAIL: $*"; FAILS=$((FAILS + 1)); }
