@@ -35,7 +35,10 @@ fi
 
 # one QEMU test suite at a time on this machine
 exec 9>/tmp/vhost-lb-qemu.lock
-flock -w 900 9 || { echo "could not take /tmp/vhost-lb-qemu.lock"; exit 1; }
+disc_log "waiting for /tmp/vhost-lb-qemu.lock"
+flock -w 1200 9 || { echo "could not take /tmp/vhost-lb-qemu.lock within 1200 s"; exit 1; }
+disc_log "lock taken"
+trap 'exit 143' TERM INT	# so that the EXIT trap cleans up when meson times us out
 
 DISC_WORK=$(mktemp -d /tmp/disc-e2e.XXXXXX)
 chmod 0755 "$DISC_WORK"	# QEMU (libvirt-qemu) reads kernel/initrd and reaches the socket dir
