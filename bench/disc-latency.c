@@ -174,7 +174,7 @@ int main(int argc, char **argv)
 	const char *xml_path = NULL;
 	int cycles = 20, n_ok = 0, opt;
 	unsigned int start_flags = 0;
-	struct disc_config cfg = { .read_only = true };
+	struct disc_config cfg = { 0 };
 	struct disc *d;
 	virConnectPtr c;
 	virDomainPtr dom;

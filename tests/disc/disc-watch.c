@@ -76,7 +76,7 @@ static void dump(struct disc *d)
 
 int main(int argc, char **argv)
 {
-	struct disc_config cfg = { .uri = "qemu:///system", .read_only = true };
+	struct disc_config cfg = { .uri = "qemu:///system" };
 	struct disc *d;
 	double limit = 0;
 	struct timespec t0;

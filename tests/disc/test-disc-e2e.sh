@@ -156,9 +156,12 @@ case "$vmline" in
 	pass "E1 registry entry: state, vCPUs, pinning, socket, mode, MAC, queues from the live XML" ;;
 *) fail "E1 registry entry: $vmline" ;;
 esac
+qp=$(qemu_pid)
+# the command line libvirt generated, for docs/ (vhost-user chardev/netdev/device and memory)
+tr '\0' '\n' <"/proc/$qp/cmdline" | grep -E 'memfd|charnet|hostnet|virtio-net|^-machine|^-kernel' |
+	sed 's/^/    qemu: /' || true
 if [ "$BACKEND" = fake ]; then
 	# the port exists (with QEMU-usable ownership) before QEMU's process was created
-	qp=$(qemu_pid)
 	added=$(python3 -c '
 import json, sys
 for l in open(sys.argv[1]):

@@ -366,7 +366,7 @@ static int do_connect(struct disc *d)
 	virConnectPtr conn;
 	int r;
 
-	conn = d->cfg.read_only ? virConnectOpenReadOnly(d->uri) : virConnectOpen(d->uri);
+	conn = d->cfg.read_write ? virConnectOpen(d->uri) : virConnectOpenReadOnly(d->uri);
 	if (!conn) {
 		disc_log(d, DISC_LOG_DEBUG, "connect uri='%s' failed: %s", d->uri, lv_errmsg());
 		return -ECONNREFUSED;

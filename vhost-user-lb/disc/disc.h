@@ -147,7 +147,7 @@ typedef void (*disc_notify_fn)(void *opaque);
 
 struct disc_config {
 	const char *uri;		/* NULL: "qemu:///system" */
-	bool read_only;			/* open the connection read-only (enough for discovery) */
+	bool read_write;		/* open read-write; default read-only, all discovery needs */
 	bool track_inactive;		/* also keep defined-but-shut-off VMs in the registry */
 	unsigned int keepalive_interval_s;	/* 0: 5 s */
 	unsigned int keepalive_count;	/* 0: 3 */
