@@ -158,8 +158,8 @@ case "$vmline" in
 esac
 qp=$(qemu_pid)
 # the command line libvirt generated, for docs/ (vhost-user chardev/netdev/device and memory)
-tr '\0' '\n' <"/proc/$qp/cmdline" | grep -E 'memfd|charnet|hostnet|virtio-net|^-machine|^-kernel' |
-	sed 's/^/    qemu: /' || true
+tr '\0' '\n' <"/proc/$qp/cmdline" | awk 'prev ~ /^-/ { print prev, $0 } { prev = $0 }' |
+	grep -E 'memfd|charnet|hostnet|^-machine|^-kernel' | sed 's/^/    qemu: /' || true
 if [ "$BACKEND" = fake ]; then
 	# the port exists (with QEMU-usable ownership) before QEMU's process was created
 	added=$(python3 -c '
