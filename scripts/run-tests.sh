@@ -15,7 +15,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit protocol interop e2e kmod disc)
+[ ${#suites[@]} -gt 0 ] || suites=(unit protocol interop install fuzz e2e kmod disc)
 
 configure() { # DIR ARGS...
 	local dir=$1; shift

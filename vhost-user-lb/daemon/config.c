@@ -25,6 +25,7 @@ void config_init(struct config *c)
 	c->log_level = LOG_LVL_INFO;
 	c->nworkers = 1;
 	c->worker_cpus[0] = -1;
+	strcpy(c->libvirt_uri, "qemu:///system");
 }
 
 void config_free(struct config *c)
@@ -114,6 +115,12 @@ static int set_daemon_key(struct config *c, const char *key, const char *val, ch
 			return -EINVAL;
 		}
 		c->workers_pinned = true;
+	} else if (strcmp(key, "libvirt-uri") == 0) {
+		if (!*val || strlen(val) >= sizeof(c->libvirt_uri)) {
+			WHY("libvirt-uri: empty or too long");
+			return -EINVAL;
+		}
+		strcpy(c->libvirt_uri, val);
 	} else if (strcmp(key, "metrics-socket") == 0) {
 		if (!*val || strlen(val) >= sizeof(c->metrics_path)) {
 			WHY("metrics-socket: path empty or too long");

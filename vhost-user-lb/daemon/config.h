@@ -14,6 +14,7 @@ struct config {
 	char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char metrics_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int metrics_port;                 /* 127.0.0.1:PORT, 0 = off */
+	char libvirt_uri[256];            /* "none": no discovery */
 	enum log_level log_level;
 	unsigned int nworkers;
 	int worker_cpus[CONFIG_MAX_WORKERS];
