@@ -60,6 +60,7 @@ struct daemon {
 	struct balancer *bal;
 	struct metrics_server *metrics;
 	struct disc *disc;            /* libvirt discovery, NULL when off */
+	struct lb *lb;                /* virtual-IP services */
 	char config_path[4096];
 	bool handed_over;      /* a new process took our ports: exit without touching them */
 };
@@ -83,5 +84,10 @@ int vms_start(struct daemon *d, const char *uri);
 void vms_stop(struct daemon *d);
 const struct disc_vm *vms_of_port(struct daemon *d, const struct port *p);
 struct json_object *vms_json(struct daemon *d);
+
+int services_start(struct daemon *d, uint32_t max_flows);
+void services_stop(struct daemon *d);
+void services_vm_changed(struct daemon *d, const char *vm_name, bool up);
+void services_port_gone(struct daemon *d, struct dp_port *port);
 
 #endif

@@ -286,6 +286,8 @@ int main(int argc, char **argv)
 	if (!r)
 		r = dp_new(&d.dp);
 	if (!r)
+		r = services_start(&d, 0);
+	if (!r)
 		r = balancer_new(d.dp, d.loop, cfg.workers_pinned ? cfg.worker_cpus : NULL,
 				 cfg.workers_pinned ? cfg.nworkers : 0, &d.bal);
 	if (r) {
@@ -361,6 +363,7 @@ int main(int argc, char **argv)
 	balancer_free(d.bal);
 	synchronize_rcu();
 	dp_free(d.dp);
+	services_stop(&d);
 	rcu_barrier();
 	evloop_free(d.loop);
 	close(sfd);

@@ -50,6 +50,10 @@ static void on_changes(struct ev_source *src, int fd, uint32_t events, void *opa
 				snprintf(why, sizeof(why), "VM %.16s %s", ch[i].name,
 					 disc_change_kind_name(ch[i].kind));
 				balancer_changed(d->bal, why);
+				if (ch[i].kind == DISC_CHANGE_VM_STOPPED || ch[i].kind == DISC_CHANGE_VM_REMOVED)
+					services_vm_changed(d, ch[i].name, false);
+				else if (ch[i].kind == DISC_CHANGE_VM_STARTED || ch[i].kind == DISC_CHANGE_VM_ADDED)
+					services_vm_changed(d, ch[i].name, true);
 				break;
 			case DISC_CHANGE_CONNECTED:
 				log_info("discovery: connected to libvirt, registry in sync");
