@@ -96,6 +96,8 @@ e2e_begin() {
 e2e_cleanup() {
 	local rc=$? name
 	trap - EXIT INT TERM HUP
+	# Best effort from here on: a process that is already gone must not stop the rest.
+	set +e
 	if [ "$rc" = 0 ] && [ "$E2E_OK" != 1 ]; then
 		log "FAIL: the test ended without reaching e2e_pass"
 		rc=1
@@ -138,8 +140,8 @@ reap() {
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 }
 
 dump_logs() {
