@@ -79,7 +79,7 @@ done
 if [ ${#asan_suites[@]} -gt 0 ]; then
 	if configure build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all && ninja -C build-asan; then
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		VHOST_LB_SLOW=3 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 			run_suites build-asan "${asan_suites[@]}"
 	else
 		build_failed build-asan

@@ -27,10 +27,11 @@ EOT
 	rm -f /var/lib/apt/vhost-user-lb.updated
 }
 
+# dpdk-dev ships dpdk-testpmd (the reference vhost-user backend and virtio-user frontend).
 BUILD_PKGS="meson ninja-build gcc clang llvm pkg-config liburcu-dev libjson-c-dev libmnl-dev
 	libvirt-dev libclang-rt-14-dev libfuzzer-14-dev"
 TEST_PKGS="busybox-static linux-image-amd64 linux-headers-amd64 iperf3 ethtool cpio gzip xz-utils
-	zstd kmod dpdk python3 python3-prometheus-client iproute2 procps psmisc util-linux
+	zstd kmod dpdk dpdk-dev python3 python3-prometheus-client iproute2 procps psmisc util-linux
 	netcat-openbsd man-db binutils"
 BACKPORTS_PKGS="qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients"
 

@@ -15,11 +15,14 @@ const char *const dp_drop_names[DP_DROP__MAX] = {
 	[DP_DROP_QUEUE_DOWN] = "queue_down",
 	[DP_DROP_TOO_BIG] = "too_big",
 	[DP_DROP_MALFORMED] = "malformed",
+	[DP_DROP_DISABLED] = "ring_disabled",
+	[DP_DROP_HAIRPIN] = "hairpin",
+	[DP_DROP_DEST_DOWN] = "port_down",
 };
 
 #define FDB_MAX_ENTRIES 65536
 
-int dp_new(unsigned int nworkers, const int *cpus, struct dp **ret)
+int dp_new(struct dp **ret)
 {
 	struct dp *dp = calloc(1, sizeof(*dp));
 	int r;
@@ -27,36 +30,19 @@ int dp_new(unsigned int nworkers, const int *cpus, struct dp **ret)
 	if (!dp)
 		return -ENOMEM;
 	dp->event_fd = -1;
-	if (nworkers == 0)
-		nworkers = 1;
-	dp->nworkers = nworkers;
-	dp->workers = aligned_alloc(CACHE_LINE, sizeof(*dp->workers) * nworkers);
+	dp->workers = aligned_alloc(CACHE_LINE, sizeof(*dp->workers) * DP_MAX_WORKERS);
 	dp->ctl_scratch = calloc(1, sizeof(*dp->ctl_scratch));
 	if (!dp->workers || !dp->ctl_scratch) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	memset(dp->workers, 0, sizeof(*dp->workers) * nworkers);
-	for (unsigned int i = 0; i < nworkers; i++) {
-		struct dp_worker *w = &dp->workers[i];
-
-		w->dp = dp;
-		w->id = i;
-		w->cpu = cpus ? cpus[i] : -1;
-		w->epfd = epoll_create1(EPOLL_CLOEXEC);
-		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		w->scratch = calloc(1, sizeof(*w->scratch));
-		if (w->epfd < 0 || w->wake_fd < 0 || !w->scratch) {
-			r = w->scratch ? -errno : -ENOMEM;
-			goto fail;
-		}
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
-
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
-			r = -errno;
-			goto fail;
-		}
+	memset(dp->workers, 0, sizeof(*dp->workers) * DP_MAX_WORKERS);
+	for (unsigned int i = 0; i < DP_MAX_WORKERS; i++) {
+		dp->workers[i].epfd = -1;
+		dp->workers[i].wake_fd = -1;
 	}
+	dp->irq_usecs = 50;
+	dp->irq_frames = 64;
 	dp->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (dp->event_fd < 0) {
 		r = -errno;
@@ -72,16 +58,87 @@ fail:
 	return r;
 }
 
-int dp_start(struct dp *dp)
+static int worker_init(struct dp *dp, struct dp_worker *w, unsigned int id)
 {
-	for (unsigned int i = 0; i < dp->nworkers; i++) {
-		struct dp_worker *w = &dp->workers[i];
-		int r = pthread_create(&w->thread, NULL, dp_worker_main, w);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
 
+	memset(&w->stats, 0, sizeof(w->stats));
+	w->dp = dp;
+	w->id = id;
+	w->stop = false;
+	w->nqueues = 0;
+	if (w->epfd < 0)
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->wake_fd < 0) {
+		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (w->wake_fd >= 0 && w->epfd >= 0 &&
+		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0)
+			return -errno;
+	}
+	if (!w->scratch)
+		w->scratch = calloc(1, sizeof(*w->scratch));
+	if (w->epfd < 0 || w->wake_fd < 0)
+		return -errno;
+	return w->scratch ? 0 : -ENOMEM;
+}
+
+/**
+ * dp_worker_start() - start a worker pinned to @cpu (-1: not pinned).
+ * Context: control thread. Return: 0 with the slot in @ret_id, or -errno.
+ */
+int dp_worker_start(struct dp *dp, int cpu, unsigned int *ret_id)
+{
+	for (unsigned int i = 0; i < DP_MAX_WORKERS; i++) {
+		struct dp_worker *w = &dp->workers[i];
+		int r;
+
+		if (w->active)
+			continue;
+		r = worker_init(dp, w, i);
+		if (r)
+			return r;
+		w->cpu = cpu;
+		r = pthread_create(&w->thread, NULL, dp_worker_main, w);
 		if (r)
 			return -r;
-		w->running = true;
+		w->active = true;
+		dp->nworkers++;
+		if (ret_id)
+			*ret_id = i;
+		return 0;
 	}
+	return -ENOSPC;
+}
+
+/* Context: control thread; the worker owns no ring any more (dp_vq_move() them first). */
+void dp_worker_stop(struct dp *dp, unsigned int id)
+{
+	struct dp_worker *w = &dp->workers[id];
+
+	if (!w->active)
+		return;
+	__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
+	(void)eventfd_write(w->wake_fd, 1);
+	(void)pthread_join(w->thread, NULL);
+	w->active = false;
+	dp->nworkers--;
+	free(w->plist);
+	w->plist = NULL;
+}
+
+/* Context: control thread. */
+int dp_worker_pin(struct dp *dp, unsigned int id, int cpu)
+{
+	struct dp_worker *w = &dp->workers[id];
+	cpu_set_t set;
+	int r;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	r = pthread_setaffinity_np(w->thread, sizeof(set), &set);
+	if (r)
+		return -r;
+	w->cpu = cpu;
 	return 0;
 }
 
@@ -90,17 +147,12 @@ void dp_free(struct dp *dp)
 {
 	if (!dp)
 		return;
-	for (unsigned int i = 0; dp->workers && i < dp->nworkers; i++) {
+	for (unsigned int i = 0; dp->workers && i < DP_MAX_WORKERS; i++) {
 		struct dp_worker *w = &dp->workers[i];
 
-		if (w->running) {
-			__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
-			(void)eventfd_write(w->wake_fd, 1);
-			(void)pthread_join(w->thread, NULL);
-		}
+		dp_worker_stop(dp, i);
 		close_fd(&w->epfd);
 		close_fd(&w->wake_fd);
-		free(w->plist);
 		free(w->scratch);
 	}
 	free(dp->workers);
@@ -132,6 +184,12 @@ int dp_port_new(const char *name, struct dp_port **ret)
 	return 0;
 }
 
+static void changed(struct dp *dp, const char *why)
+{
+	if (dp->on_change)
+		dp->on_change(dp->on_change_opaque, why);
+}
+
 static void publish_port_set(struct dp *dp, struct dp_port *add, const struct dp_port *del)
 {
 	struct dp_port_set *old = dp->ports, *next;
@@ -155,6 +213,7 @@ static void publish_port_set(struct dp *dp, struct dp_port *add, const struct dp
 int dp_port_attach(struct dp *dp, struct dp_port *port)
 {
 	publish_port_set(dp, port, NULL);
+	changed(dp, "port added");
 	return 0;
 }
 
@@ -169,6 +228,7 @@ void dp_port_detach(struct dp *dp, struct dp_port *port)
 	(void)fdb_flush_port(dp->fdb, port);
 	/* Entries pointing at @port are unlinked; after this no reader can still reach it. */
 	synchronize_rcu();
+	changed(dp, "port removed");
 }
 
 static void port_free_cb(struct rcu_head *head)
@@ -206,6 +266,66 @@ void dp_vq_quiesce(struct dp *dp, struct dp_port *port, unsigned int idx)
 	else
 		dp_publish_poll_lists(dp);
 	synchronize_rcu();
+	/* A ring restarted later resumes here, not where it first started. */
+	vq->base = vq->ring.last_avail_idx;
+	changed(dp, "queue disabled");
+}
+
+static int least_busy_worker(struct dp *dp)
+{
+	int best = -1;
+
+	dp_foreach_worker(dp, w)
+		if (best < 0 || w->nqueues < dp->workers[best].nqueues)
+			best = (int)w->id;
+	return best;
+}
+
+static void assign_worker(struct dp *dp, struct dp_vq *vq, int to)
+{
+	if (vq->worker >= 0)
+		dp->workers[vq->worker].nqueues--;
+	vq->worker = to;
+	if (to >= 0)
+		dp->workers[to].nqueues++;
+}
+
+static void epoll_register(struct dp *dp, struct dp_port *port, unsigned int idx)
+{
+	struct dp_vq *vq = &port->vq[idx];
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 0 };
+
+	if (vq->kick_fd < 0 || vq->worker < 0)
+		return;
+	if (epoll_ctl(dp->workers[vq->worker].epfd, EPOLL_CTL_ADD, vq->kick_fd, &ev) == 0)
+		vq->epoll_worker = vq->worker;
+	else
+		log_warn("port '%s' vq=%u: epoll_ctl: %s", port->name, idx, strerror(errno));
+}
+
+/**
+ * dp_vq_move() - hand TX ring @idx to worker @to without losing, duplicating or reordering.
+ * The old owner's list loses the ring first; after a grace period it has finished its last
+ * burst, and only then does the new owner's list gain it.
+ * Context: control thread.
+ */
+void dp_vq_move(struct dp *dp, struct dp_port *port, unsigned int idx, int to)
+{
+	struct dp_vq *vq = &port->vq[idx];
+
+	if (vq->worker == to)
+		return;
+	if (!vq->ready) {
+		assign_worker(dp, vq, to);
+		return;
+	}
+	epoll_forget(dp, vq);
+	assign_worker(dp, vq, -1);
+	dp_publish_poll_lists(dp);
+	synchronize_rcu();
+	assign_worker(dp, vq, to);
+	epoll_register(dp, port, idx);
+	dp_publish_poll_lists(dp);
 }
 
 /* Context: control thread; the ring is mapped and started (vring_start()). */
@@ -214,9 +334,9 @@ void dp_vq_set_ready(struct dp *dp, struct dp_port *port, unsigned int idx)
 	struct dp_vq *vq = &port->vq[idx];
 
 	if (dp_vq_is_tx(idx)) {
-		/* Queues are dealt to workers in turn, so several busy guests use several cores. */
-		if (vq->worker < 0 || (unsigned int)vq->worker >= dp->nworkers)
-			vq->worker = (int)(dp->next_worker++ % dp->nworkers);
+		/* A new ring goes to the worker with the fewest; the balancer refines by load. */
+		if (vq->worker < 0 || !dp->workers[vq->worker].active)
+			assign_worker(dp, vq, least_busy_worker(dp));
 		vring_notify_disable(&vq->ring);
 	} else {
 		/* We never wait for RX buffers, so RX kicks would only cost the guest exits. */
@@ -224,18 +344,12 @@ void dp_vq_set_ready(struct dp *dp, struct dp_port *port, unsigned int idx)
 	}
 	__atomic_store_n(&vq->ready, true, __ATOMIC_RELEASE);
 	if (dp_vq_is_tx(idx)) {
-		if (vq->kick_fd >= 0) {
-			struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 0 };
-
-			if (epoll_ctl(dp->workers[vq->worker].epfd, EPOLL_CTL_ADD, vq->kick_fd, &ev) == 0)
-				vq->epoll_worker = vq->worker;
-			else
-				log_warn("port '%s' vq=%u: epoll_ctl: %s", port->name, idx, strerror(errno));
-		}
+		epoll_register(dp, port, idx);
 		dp_publish_poll_lists(dp);
 	} else {
 		__atomic_or_fetch(&port->rx_ready_mask, 1u << (idx / 2), __ATOMIC_RELEASE);
 	}
+	changed(dp, vq->discard ? "queue disabled" : "queue enabled");
 }
 
 static void plist_free_cb(struct rcu_head *head)
@@ -255,8 +369,8 @@ void dp_publish_poll_lists(struct dp *dp)
 	for (unsigned int i = 0; set && i < set->n; i++)
 		for (unsigned int q = 1; q < VU_MAX_VRINGS; q += 2)
 			total += set->ports[i]->vq[q].ready;
-	for (unsigned int w = 0; w < dp->nworkers; w++) {
-		struct dp_worker *wk = &dp->workers[w];
+	dp_foreach_worker(dp, wk) {
+		unsigned int w = wk->id;
 		struct dp_poll_list *pl = malloc(sizeof(*pl) + sizeof(pl->items[0]) * (total + 1));
 		struct dp_poll_list *old;
 
@@ -290,6 +404,7 @@ static void stats_add(struct dp_vq_stats *sum, const struct dp_vq_stats *s)
 	sum->bytes += __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
 	sum->calls += __atomic_load_n(&s->calls, __ATOMIC_RELAXED);
 	sum->batches += __atomic_load_n(&s->batches, __ATOMIC_RELAXED);
+	sum->busy_cycles += __atomic_load_n(&s->busy_cycles, __ATOMIC_RELAXED);
 	for (unsigned int d = 0; d < DP_DROP__MAX; d++)
 		sum->drops[d] += __atomic_load_n(&s->drops[d], __ATOMIC_RELAXED);
 }

@@ -22,8 +22,10 @@
 
 #include "core/rcu.h"
 #include "core/util.h"
+#include "gmem/dlog.h"
 #include "gmem/gmem.h"
 #include "proto/vu_proto.h"
+#include "balance/steer.h"
 #include "sw/fdb.h"
 #include "vring/vring.h"
 
@@ -32,6 +34,9 @@ enum dp_drop {
 	DP_DROP_QUEUE_DOWN,  /* to guest: no RX queue running */
 	DP_DROP_TOO_BIG,     /* to guest: does not fit the RX buffer / over MTU */
 	DP_DROP_MALFORMED,   /* from guest: runt, bad virtio-net header, chain too long */
+	DP_DROP_DISABLED,    /* from guest: sent on a ring the frontend disabled */
+	DP_DROP_HAIRPIN,     /* from guest: addressed to a MAC behind its own port */
+	DP_DROP_DEST_DOWN,   /* to guest: its port is being reset after an error */
 	DP_DROP__MAX,
 };
 
@@ -43,6 +48,7 @@ struct dp_vq_stats {
 	uint64_t drops[DP_DROP__MAX];
 	uint64_t calls;       /* interrupts injected into the guest */
 	uint64_t batches;
+	uint64_t busy_cycles; /* TX rings: TSC cycles spent forwarding what this ring carried */
 };
 
 struct dp_vq {
@@ -50,15 +56,25 @@ struct dp_vq {
 	struct vring ring;
 	int call_fd;
 	bool ready;
+	bool discard;         /* TX ring started but disabled: drain it, forward nothing */
 	int lock;
 	struct dp_vq_stats stats;
+	/* RX interrupt coalescing, under @lock. */
+	uint64_t irq_last_ns;      /* when the guest was last interrupted */
+	uint64_t irq_deadline_ns;  /* a call put off must happen by then */
+	uint32_t irq_frames;       /* frames delivered since that call */
+	bool irq_pending;          /* a worker holds a put-off call in its pending list */
 
 	/* Control thread only. */
 	int kick_fd;
 	int err_fd;
 	int epoll_worker;     /* worker whose epoll set holds kick_fd, or -1 */
 	int worker;           /* worker that drains it (TX), -1 unassigned */
+	uint64_t bal_last_cycles;  /* balancer: busy_cycles at its last tick */
+	uint32_t bal_load;         /* balancer: permille of a core over the last tick */
 	bool num_set, addr_set, kicked, enabled;
+	bool used_log;        /* SET_VRING_ADDR asked for used-ring logging at used_log_gpa */
+	uint64_t used_log_gpa;
 	uint16_t num;
 	uint16_t base;
 	struct vu_vring_addr addr;
@@ -68,6 +84,7 @@ struct dp_port {
 	struct rcu_head rcu;
 	char name[64];
 	struct gmem_table *mem;          /* RCU */
+	struct dlog *dlog;               /* RCU: set while the frontend migrates (VHOST_F_LOG_ALL) */
 	uint32_t hdr_len;                /* 12 (VERSION_1 or MRG_RXBUF) or 10 */
 	bool mrg_rxbuf;
 	uint32_t max_frame;              /* Ethernet frame without FCS */
@@ -75,6 +92,10 @@ struct dp_port {
 	bool broken;                     /* set by a worker that found the guest's rings corrupt */
 	uint64_t learn_mac_cache;        /* worker-local: last source MAC learned */
 	uint64_t learn_time_cache;
+	uint8_t steer[STEER_BUCKETS];    /* flow-hash bucket -> RX queue pair (balancer writes) */
+	uint32_t steer_seen[STEER_BUCKETS]; /* dp->tick when a frame last used the bucket */
+	uint64_t steer_moves;
+	uint64_t bal_last_no_buffer[VU_MAX_QUEUE_PAIRS]; /* balancer: drops at its last tick */
 	struct dp_vq vq[VU_MAX_VRINGS];
 	void *owner;                     /* the control thread's port object */
 };
@@ -102,8 +123,10 @@ struct dp_worker_stats {
 	uint64_t loops;
 	uint64_t busy_loops;
 	uint64_t sleeps;
-	uint64_t busy_ns;
+	uint64_t busy_cycles;
 };
+
+#define DP_MAX_WORKERS 64
 
 struct dp;
 struct dp_scratch;
@@ -113,7 +136,8 @@ struct dp_worker {
 	unsigned int id;
 	int cpu;                         /* -1: not pinned */
 	pthread_t thread;
-	bool running;
+	bool active;                     /* control thread: the slot has a running thread */
+	unsigned int nqueues;            /* control thread: TX rings assigned to it */
 	int epfd;
 	int wake_fd;
 	bool stop;
@@ -126,15 +150,23 @@ struct dp {
 	struct dp_port_set *ports;       /* RCU: every port, for flooding */
 	struct fdb *fdb;
 	int event_fd;                    /* workers -> control thread: a port broke */
-	unsigned int nworkers;
-	struct dp_worker *workers;
-	unsigned int next_worker;
+	unsigned int nworkers;           /* active workers */
+	struct dp_worker *workers;       /* DP_MAX_WORKERS slots */
 	struct dp_scratch *ctl_scratch;  /* for dp_inject() on the control thread */
+	uint32_t tick;                   /* balancer ticks, for steering bucket activity */
+	uint32_t irq_usecs;              /* RX interrupt coalescing: longest delay of a call */
+	uint32_t irq_frames;             /* ... and most frames delivered without one */
+	/* Told about every change of which rings run (control thread): the balancer re-plans. */
+	void (*on_change)(void *opaque, const char *why);
+	void *on_change_opaque;
 };
 
-int dp_new(unsigned int nworkers, const int *cpus, struct dp **ret);
-int dp_start(struct dp *dp);
+int dp_new(struct dp **ret);
 void dp_free(struct dp *dp);
+int dp_worker_start(struct dp *dp, int cpu, unsigned int *ret_id);
+void dp_worker_stop(struct dp *dp, unsigned int id);
+int dp_worker_pin(struct dp *dp, unsigned int id, int cpu);
+void dp_vq_move(struct dp *dp, struct dp_port *port, unsigned int idx, int to);
 
 int dp_port_new(const char *name, struct dp_port **ret);
 void dp_port_reset_rings(struct dp_port *port);
@@ -152,6 +184,27 @@ int dp_inject(struct dp *dp, struct dp_port *from, const uint8_t *frame, uint32_
 
 /* Runs in each worker thread. */
 void *dp_worker_main(void *opaque);
+
+#define dp_foreach_worker(dp, w)                                                   \
+	for (struct dp_worker *w = (dp)->workers; w < (dp)->workers + DP_MAX_WORKERS; w++) \
+		if (w->active)
+
+/* Logs a write to the used ring of @vq (flags, idx, entries, avail_event: a page or two). */
+static inline void dp_log_used(struct dlog *l, const struct dp_vq *vq)
+{
+	if (l && vq->used_log)
+		dlog_mark(l, vq->used_log_gpa, vring_used_bytes(vq->ring.num));
+}
+
+/* A cheap monotonic cycle count for load accounting (the TSC on x86). */
+static inline uint64_t dp_cycles(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#else
+	return time_ns_mono();
+#endif
+}
 
 static inline bool dp_vq_is_tx(unsigned int idx)
 {

@@ -16,8 +16,18 @@ struct dp_pkt {
 	uint8_t head[64];          /* first bytes of the frame, for classification and hashing */
 };
 
+#define DP_MAX_PENDING_IRQS 64
+
+struct dp_pending_irq {
+	struct dp_port *port;     /* validated against the port set before use */
+	uint8_t q;
+};
+
 /* Per-thread scratch: chains are large, so they live here rather than on the stack. */
 struct dp_scratch {
+	bool coalesce;            /* false on the control thread: interrupt at once */
+	unsigned int npending;
+	struct dp_pending_irq pending[DP_MAX_PENDING_IRQS];
 	struct dp_pkt pkts[DP_BURST];
 	struct vring_chain tx[DP_BURST];
 	struct vring_chain rx_cur;
@@ -25,6 +35,7 @@ struct dp_scratch {
 };
 
 void dp_port_break(struct dp *dp, struct dp_port *port, unsigned int vq, const char *why, int err);
+void dp_flush_irqs(struct dp *dp, struct dp_scratch *s, uint64_t now_ns, bool all);
 unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
 			 struct dp_vq *txq, unsigned int vq_index, uint64_t now_s);
 

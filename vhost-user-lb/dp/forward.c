@@ -110,8 +110,18 @@ static uint32_t flow_hash(const struct dp_pkt *p)
  * is given back (the used entries are not published yet, so rolling the indices back is safe).
  * Return: 0, -ENOBUFS (ring empty), -EMSGSIZE (does not fit), or a ring error.
  */
+static void log_chain(struct dlog *l, const struct vring_chain *c, uint32_t len)
+{
+	for (unsigned int i = 0; i < c->nsegs && len; i++) {
+		uint32_t n = MIN(c->seg[i].len, len);
+
+		dlog_mark(l, c->seg[i].gpa, n);
+		len -= n;
+	}
+}
+
 static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *vr,
-		      const struct gmem_table *mem, int *avail, const struct dp_pkt *p,
+		      const struct gmem_table *mem, struct dlog *dl, int *avail, const struct dp_pkt *p,
 		      const struct vring_chain *src)
 {
 	const uint32_t hdr_len = dst->hdr_len;
@@ -145,6 +155,8 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 		}
 		chain_copy(cur, off, src, p->frame_off + done, n);
 		vring_used_put(vr, cur->head, off + n);
+		if (unlikely(dl))
+			log_chain(dl, cur, off + n);
 		if (nbufs == 0) {
 			first->nsegs = cur->nsegs;
 			memcpy(first->seg, cur->seg, cur->nsegs * sizeof(cur->seg[0]));
@@ -164,6 +176,88 @@ rollback:
 	return r;
 }
 
+/* Context: @rxq->lock held. Commits the call; the caller writes the eventfd after unlocking. */
+static bool irq_fire(struct dp_vq *rxq, uint64_t now)
+{
+	vring_call_done(&rxq->ring);
+	rxq->irq_last_ns = now;
+	rxq->irq_frames = 0;
+	rxq->irq_pending = false;
+	stat_add(&rxq->stats.calls, 1);
+	return true;
+}
+
+/*
+ * Interrupt coalescing (like ethtool's rx-usecs/rx-frames, adaptive): a guest that has not
+ * been interrupted for irq_usecs gets its call at once, so a quiet guest is never delayed; a
+ * busy one gets at most one call per irq_usecs, or per irq_frames frames. A call put off is
+ * owned by the worker that put it off and flushed by its deadline (dp_flush_irqs()).
+ * Context: @rxq->lock held. Return: true when the caller must write the call eventfd.
+ */
+static bool irq_decide(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, struct dp_vq *rxq,
+		       unsigned int q)
+{
+	uint64_t now, window = (uint64_t)dp->irq_usecs * 1000;
+
+	if (!vring_need_call_peek(&rxq->ring))
+		return false;
+	now = time_ns_mono();
+	if (!s->coalesce || now - rxq->irq_last_ns >= window || rxq->irq_frames >= dp->irq_frames)
+		return irq_fire(rxq, now);
+	if (rxq->irq_pending)
+		return false;
+	if (s->npending == DP_MAX_PENDING_IRQS)
+		return irq_fire(rxq, now);
+	rxq->irq_pending = true;
+	rxq->irq_deadline_ns = rxq->irq_last_ns + window;
+	s->pending[s->npending++] = (struct dp_pending_irq){ .port = dst, .q = (uint8_t)q };
+	return false;
+}
+
+static bool port_in_set(const struct dp_port_set *set, const struct dp_port *port)
+{
+	for (unsigned int i = 0; set && i < set->n; i++)
+		if (set->ports[i] == port)
+			return true;
+	return false;
+}
+
+/**
+ * dp_flush_irqs() - make the calls this thread put off, once due (or all of them).
+ * Context: the worker that owns @s, RCU read side. A pending entry names a port only by
+ * pointer: it is used only if that port is still in the published set, so a port removed
+ * since is never touched.
+ */
+void dp_flush_irqs(struct dp *dp, struct dp_scratch *s, uint64_t now_ns, bool all)
+{
+	const struct dp_port_set *set = rcu_dereference(dp->ports);
+	unsigned int keep = 0;
+
+	for (unsigned int i = 0; i < s->npending; i++) {
+		struct dp_pending_irq *p = &s->pending[i];
+		struct dp_vq *rxq;
+		bool call = false;
+
+		if (!port_in_set(set, p->port))
+			continue;
+		rxq = &p->port->vq[2 * p->q];
+		spin_lock(&rxq->lock);
+		if (!rxq->irq_pending || !__atomic_load_n(&rxq->ready, __ATOMIC_ACQUIRE)) {
+			rxq->irq_pending = false;
+		} else if (all || now_ns >= rxq->irq_deadline_ns) {
+			if (vring_need_call_peek(&rxq->ring))
+				call = irq_fire(rxq, now_ns);
+			rxq->irq_pending = false;
+		} else {
+			s->pending[keep++] = *p;
+		}
+		spin_unlock(&rxq->lock);
+		if (call && rxq->call_fd >= 0)
+			(void)eventfd_write(rxq->call_fd, 1);
+	}
+	s->npending = keep;
+}
+
 /* Delivers frames @idx[0..cnt) of the burst to RX ring @q of @dst. */
 static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, unsigned int q,
 			 const uint8_t *idx, unsigned int cnt)
@@ -171,6 +265,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 	struct dp_vq *rxq = &dst->vq[2 * q];
 	struct vring *vr = &rxq->ring;
 	const struct gmem_table *mem;
+	struct dlog *dl;
 	uint64_t bytes = 0, delivered = 0, drops[DP_DROP__MAX] = { 0 };
 	bool call = false;
 	int avail;
@@ -182,6 +277,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 		return;
 	}
 	mem = rcu_dereference(dst->mem);
+	dl = rcu_dereference(dst->dlog);
 	avail = vring_avail_pending(vr);
 	if (avail < 0) {
 		spin_unlock(&rxq->lock);
@@ -190,7 +286,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 	}
 	for (unsigned int i = 0; i < cnt; i++) {
 		const struct dp_pkt *p = &s->pkts[idx[i]];
-		int r = rx_put_one(s, dst, vr, mem, &avail, p, &s->tx[idx[i]]);
+		int r = rx_put_one(s, dst, vr, mem, dl, &avail, p, &s->tx[idx[i]]);
 
 		if (likely(r == 0)) {
 			delivered++;
@@ -207,16 +303,16 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 	}
 	if (delivered) {
 		vring_used_publish(vr);
-		call = vring_need_call(vr);
+		dp_log_used(dl, rxq);
 		stat_add(&rxq->stats.packets, delivered);
 		stat_add(&rxq->stats.bytes, bytes);
 		stat_add(&rxq->stats.batches, 1);
+		rxq->irq_frames += (uint32_t)delivered;
+		call = irq_decide(dp, s, dst, rxq, q);
 	}
 	for (unsigned int d = 0; d < DP_DROP__MAX; d++)
 		if (drops[d])
 			stat_add(&rxq->stats.drops[d], drops[d]);
-	if (call)
-		stat_add(&rxq->stats.calls, 1);
 	spin_unlock(&rxq->lock);
 	/* Still inside the read-side section: the control thread cannot close call_fd yet. */
 	if (call && rxq->call_fd >= 0)
@@ -235,11 +331,14 @@ static void deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, co
 		    unsigned int cnt)
 {
 	uint32_t mask = __atomic_load_n(&dst->rx_ready_mask, __ATOMIC_ACQUIRE);
+	uint32_t tick = __atomic_load_n(&dp->tick, __ATOMIC_RELAXED);
 	unsigned int nq, start = 0;
 	uint8_t q[DP_BURST], sorted[DP_BURST];
 
-	if (__atomic_load_n(&dst->broken, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&dst->broken, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_DEST_DOWN], cnt, __ATOMIC_RELAXED);
 		return;
+	}
 	if (!mask) {
 		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_QUEUE_DOWN], cnt, __ATOMIC_RELAXED);
 		return;
@@ -249,8 +348,17 @@ static void deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, co
 		rx_put_batch(dp, s, dst, (unsigned int)__builtin_ctz(mask), idx, cnt);
 		return;
 	}
-	for (unsigned int i = 0; i < cnt; i++)
-		q[i] = (uint8_t)nth_set_bit(mask, flow_hash(&s->pkts[idx[i]]) % nq);
+	for (unsigned int i = 0; i < cnt; i++) {
+		uint32_t h = flow_hash(&s->pkts[idx[i]]);
+		unsigned int b = h % STEER_BUCKETS;
+		uint8_t want = __atomic_load_n(&dst->steer[b], __ATOMIC_RELAXED);
+
+		/* A bucket whose queue just stopped falls back until the balancer moves it. */
+		q[i] = (want < VU_MAX_QUEUE_PAIRS && (mask & (1u << want)))
+			       ? want : (uint8_t)nth_set_bit(mask, h % nq);
+		if (__atomic_load_n(&dst->steer_seen[b], __ATOMIC_RELAXED) != tick)
+			__atomic_store_n(&dst->steer_seen[b], tick, __ATOMIC_RELAXED);
+	}
 	/* One batch per queue; frames of one flow share a queue, so their order is kept. */
 	while (start < cnt) {
 		unsigned int n = 0;
@@ -268,8 +376,15 @@ static void deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, co
 }
 
 /* Reads the virtio-net header and the first bytes of the frame; picks the destination. */
+/* The last destination looked up in this burst: most bursts carry one or few flows. */
+struct dest_cache {
+	uint64_t mac;
+	struct dp_port *port;
+	bool valid;
+};
+
 static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
-		     const struct vring_chain *c, uint64_t now_s)
+		     const struct vring_chain *c, uint64_t now_s, struct dest_cache *dc)
 {
 	uint8_t hdr[VIRTIO_NET_HDR_LEN_V1];
 	uint64_t smac, dmac;
@@ -305,11 +420,21 @@ static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
 	if (p->head[0] & 1) {
 		p->dest = DEST_FLOOD;
 	} else {
-		struct dp_port *d = fdb_lookup_rcu(dp->fdb, dmac);
+		struct dp_port *d;
 
+		if (dc->valid && dc->mac == dmac) {
+			d = dc->port;
+		} else {
+			d = fdb_lookup_rcu(dp->fdb, dmac);
+			*dc = (struct dest_cache){ .mac = dmac, .port = d, .valid = true };
+		}
 		p->dest = d ? d : DEST_FLOOD;
-		if (d == src)
-			p->dest = DEST_NONE;   /* hairpin: the destination is behind the sender */
+		if (d == src) {
+			/* Hairpin: the destination is behind the sender, which already has it. */
+			p->dest = DEST_NONE;
+			p->drop = DP_DROP_HAIRPIN;
+			return;
+		}
 	}
 	p->drop = DP_DROP__MAX;
 }
@@ -339,6 +464,32 @@ static void forward_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *s
 	}
 }
 
+/* A started but disabled TX ring: take its chains and give them back unsent (vhost-user spec). */
+static unsigned int discard_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
+			       struct dp_vq *txq, unsigned int vq_index, unsigned int n)
+{
+	const struct gmem_table *mem = rcu_dereference(src->mem);
+	struct vring *vr = &txq->ring;
+
+	for (unsigned int i = 0; i < n; i++) {
+		int r = vring_pop(vr, mem, false, &s->tx[0]);
+
+		if (r && r != -EMSGSIZE) {
+			dp_port_break(dp, src, vq_index, "invalid TX descriptor chain", r);
+			return i;
+		}
+		vring_used_put(vr, s->tx[0].head, 0);
+	}
+	vring_used_publish(vr);
+	dp_log_used(rcu_dereference(src->dlog), txq);
+	stat_add(&txq->stats.drops[DP_DROP_DISABLED], n);
+	if (vring_need_call(vr) && txq->call_fd >= 0) {
+		stat_add(&txq->stats.calls, 1);
+		(void)eventfd_write(txq->call_fd, 1);
+	}
+	return n;
+}
+
 /**
  * dp_drain_tx() - forward up to one burst from a guest's TX ring.
  * Context: the worker that owns @txq, RCU read side. Return: frames taken from the ring.
@@ -350,6 +501,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 	struct vring *vr = &txq->ring;
 	uint64_t bytes = 0, malformed = 0;
 	int avail = vring_avail_pending(vr);
+	struct dest_cache dc = { .valid = false };
 	unsigned int n, taken = 0;
 	bool call;
 
@@ -359,6 +511,8 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 		return 0;
 	}
 	n = MIN((unsigned int)avail, DP_BURST);
+	if (unlikely(txq->discard))
+		return discard_tx(dp, s, src, txq, vq_index, n);
 	for (; taken < n; taken++) {
 		struct dp_pkt *p = &s->pkts[taken];
 		int r = vring_pop(vr, mem, false, &s->tx[taken]);
@@ -372,7 +526,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			p->drop = DP_DROP_MALFORMED;
 			continue;
 		}
-		classify(dp, src, p, &s->tx[taken], now_s);
+		classify(dp, src, p, &s->tx[taken], now_s, &dc);
 	}
 	forward_burst(dp, s, src, n);
 	for (unsigned int i = 0; i < n; i++) {
@@ -381,8 +535,11 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			malformed++;
 		else
 			bytes += s->pkts[i].frame_len;
+		if (unlikely(s->pkts[i].drop == DP_DROP_HAIRPIN))
+			stat_add(&txq->stats.drops[DP_DROP_HAIRPIN], 1);
 	}
 	vring_used_publish(vr);
+	dp_log_used(rcu_dereference(src->dlog), txq);
 	call = vring_need_call(vr);
 	stat_add(&txq->stats.packets, n - malformed);
 	stat_add(&txq->stats.bytes, bytes);

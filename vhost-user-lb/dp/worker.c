@@ -22,11 +22,22 @@ static unsigned int poll_once(struct dp_worker *w, const struct dp_poll_list *pl
 
 	for (unsigned int i = 0; i < pl->n; i++) {
 		const struct dp_poll_item *it = &pl->items[i];
+		uint64_t t0 = dp_cycles();
+		unsigned int n;
 
 		if (!__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&it->port->broken, __ATOMIC_RELAXED))
 			continue;
-		work += dp_drain_tx(w->dp, w->scratch, it->port, it->vq, it->index, now_s);
+		n = dp_drain_tx(w->dp, w->scratch, it->port, it->vq, it->index, now_s);
+		if (n) {
+			/* Load is measured where it is spent: the ring whose frames we forwarded. */
+			uint64_t c = dp_cycles() - t0;
+
+			__atomic_store_n(&it->vq->stats.busy_cycles, it->vq->stats.busy_cycles + c,
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&w->stats.busy_cycles, w->stats.busy_cycles + c, __ATOMIC_RELAXED);
+			work += n;
+		}
 	}
 	return work;
 }
@@ -40,8 +51,10 @@ static bool arm_kicks(const struct dp_poll_list *pl)
 		const struct dp_poll_item *it = &pl->items[i];
 
 		if (__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) &&
-		    !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED))
+		    !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED)) {
 			pending |= vring_notify_enable(&it->vq->ring);
+			dp_log_used(rcu_dereference(it->port->dlog), it->vq);
+		}
 	}
 	return pending;
 }
@@ -51,8 +64,10 @@ static void disarm_kicks(const struct dp_poll_list *pl)
 	for (unsigned int i = 0; i < pl->n; i++) {
 		const struct dp_poll_item *it = &pl->items[i];
 
-		if (__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE)) {
 			vring_notify_disable(&it->vq->ring);
+			dp_log_used(rcu_dereference(it->port->dlog), it->vq);
+		}
 	}
 }
 
@@ -103,6 +118,8 @@ void *dp_worker_main(void *opaque)
 	snprintf(name, sizeof(name), "vulb-worker%u", w->id);
 	(void)pthread_setname_np(pthread_self(), name);
 	pin(w);
+	w->scratch->coalesce = true;
+	w->scratch->npending = 0;
 	rcu_register_thread();
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		const struct dp_poll_list *pl;
@@ -113,6 +130,8 @@ void *dp_worker_main(void *opaque)
 		pl = rcu_dereference(w->plist);
 		w->stats.loops++;
 		work = pl ? poll_once(w, pl, now / 1000000000ull) : 0;
+		if (w->scratch->npending)
+			dp_flush_irqs(w->dp, w->scratch, now, false);
 		if (work) {
 			w->stats.busy_loops++;
 			idle_since = 0;
@@ -126,6 +145,8 @@ void *dp_worker_main(void *opaque)
 			disarm_kicks(pl);
 			continue;
 		}
+		/* Nobody would make the calls we put off while we sleep. */
+		dp_flush_irqs(w->dp, w->scratch, now, true);
 		/* A ring without a kick eventfd can only be polled: check it every millisecond. */
 		sleep_until_kick(w, pl && pl->has_kickless ? 1 : -1);
 		pl = rcu_dereference(w->plist);
@@ -133,6 +154,7 @@ void *dp_worker_main(void *opaque)
 			disarm_kicks(pl);
 		idle_since = 0;
 	}
+	dp_flush_irqs(w->dp, w->scratch, time_ns_mono(), true);
 	rcu_unregister_thread();
 	return NULL;
 }

@@ -89,7 +89,7 @@ static int map_buffer(struct vring *vr, const struct gmem_table *mem, uint64_t g
 			return -EFAULT;
 		if (out->nsegs == VRING_MAX_SEGS)
 			return -EMSGSIZE;
-		out->seg[out->nsegs++] = (struct vring_seg){ .hva = hva, .len = (uint32_t)piece };
+		out->seg[out->nsegs++] = (struct vring_seg){ .hva = hva, .gpa = gpa, .len = (uint32_t)piece };
 		gpa += piece;
 		left -= piece;
 	}
@@ -207,6 +207,25 @@ bool vring_need_call(struct vring *vr)
 
 		return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
 	}
+}
+
+/**
+ * vring_need_call_peek() - like vring_need_call(), without recording a decision.
+ * For interrupt coalescing: a call put off must still see the guest's used_event inside the
+ * window since the last real call, so the window only moves when we really call
+ * (vring_call_done()).
+ */
+bool vring_need_call_peek(const struct vring *vr)
+{
+	uint16_t event;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!vr->event_idx)
+		return !(__atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT);
+	if (!vr->signalled_used_valid)
+		return true;
+	event = __atomic_load_n(avail_used_event(vr), __ATOMIC_RELAXED);
+	return (uint16_t)(vr->last_used_idx - event - 1) < (uint16_t)(vr->last_used_idx - vr->signalled_used);
 }
 
 /**

@@ -52,6 +52,7 @@ struct vring_used {
 
 struct vring_seg {
 	uint8_t *hva;
+	uint64_t gpa;        /* for dirty-page logging during migration */
 	uint32_t len;
 };
 
@@ -120,6 +121,13 @@ static inline void vring_used_publish(struct vring *vr)
 }
 
 bool vring_need_call(struct vring *vr);
+bool vring_need_call_peek(const struct vring *vr);
+/* Records that the guest was just interrupted (used idx at this call). */
+static inline void vring_call_done(struct vring *vr)
+{
+	vr->signalled_used = vr->last_used_idx;
+	vr->signalled_used_valid = true;
+}
 bool vring_notify_enable(struct vring *vr);
 void vring_notify_disable(struct vring *vr);
 
