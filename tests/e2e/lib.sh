@@ -158,15 +158,16 @@ dump_logs() {
 	done
 }
 
-# wait_for SECS DESCRIPTION COMMAND...: poll COMMAND every 0.1 s.
+# wait_for SECS DESCRIPTION COMMAND...: poll COMMAND every 0.1 s until it succeeds; the limit
+# is wall time, as each poll may itself take a while on a loaded machine.
 wait_for() {
-	local secs=$1 what=$2 i
+	local secs=$1 what=$2 deadline
 	shift 2
-	for ((i = 0; i < secs * 10; i++)); do
-		"$@" && return 0
+	deadline=$((${EPOCHREALTIME/./} + secs * 1000000))
+	until "$@"; do
+		[ "${EPOCHREALTIME/./}" -lt "$deadline" ] || fail "timed out after ${secs}s waiting for $what"
 		sleep 0.1
 	done
-	fail "timed out after ${secs}s waiting for $what"
 }
 
 daemon_alive() {
