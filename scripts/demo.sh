@@ -33,6 +33,8 @@ die() {
 cleanup() {
 	local rc=$? name pid i
 	trap - EXIT INT TERM HUP
+	# Best effort from here on: a process that is already gone must not stop the rest.
+	set +e
 	[ -z "$RUN" ] || say "cleaning up"
 	for name in "${!GUEST_PID[@]}"; do
 		kill "${GUEST_PID[$name]}" 2>/dev/null || true
@@ -43,7 +45,9 @@ cleanup() {
 		ctl port del vm2 >/dev/null 2>&1 || true
 	fi
 	for pid in "${GUEST_PID[@]}" $DAEMON_PID; do
-		[ "$pid" = "$DAEMON_PID" ] && kill -TERM "$pid" 2>/dev/null
+		if [ "$pid" = "$DAEMON_PID" ]; then
+			kill -TERM "$pid" 2>/dev/null || true
+		fi
 		for ((i = 0; i < 50; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
@@ -52,7 +56,7 @@ cleanup() {
 		wait "$pid" 2>/dev/null || true
 	done
 	if [ -n "$RUN" ]; then
-		if [ "$rc" = 0 ]; then
+		if [ "$rc" = 0 ] || [ "$rc" = 130 ] || [ "$rc" = 143 ]; then
 			rm -rf "$RUN"
 		else
 			echo "demo.sh: logs kept in $RUN" >&2

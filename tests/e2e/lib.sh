@@ -96,6 +96,8 @@ e2e_begin() {
 e2e_cleanup() {
 	local rc=$? name
 	trap - EXIT INT TERM HUP
+	# Best effort from here on: a process that is already gone must not stop the rest.
+	set +e
 	if [ "$rc" = 0 ] && [ "$E2E_OK" != 1 ]; then
 		log "FAIL: the test ended without reaching e2e_pass"
 		rc=1
@@ -138,8 +140,8 @@ reap() {
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 }
 
 dump_logs() {
@@ -156,15 +158,16 @@ dump_logs() {
 	done
 }
 
-# wait_for SECS DESCRIPTION COMMAND...: poll COMMAND every 0.1 s.
+# wait_for SECS DESCRIPTION COMMAND...: poll COMMAND every 0.1 s until it succeeds; the limit
+# is wall time, as each poll may itself take a while on a loaded machine.
 wait_for() {
-	local secs=$1 what=$2 i
+	local secs=$1 what=$2 deadline
 	shift 2
-	for ((i = 0; i < secs * 10; i++)); do
-		"$@" && return 0
+	deadline=$((${EPOCHREALTIME/./} + secs * 1000000))
+	until "$@"; do
+		[ "${EPOCHREALTIME/./}" -lt "$deadline" ] || fail "timed out after ${secs}s waiting for $what"
 		sleep 0.1
 	done
-	fail "timed out after ${secs}s waiting for $what"
 }
 
 daemon_alive() {

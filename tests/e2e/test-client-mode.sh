@@ -6,7 +6,7 @@
 # `vhost-user-lbctl port add b --path P --client` once its QEMU is listening. Passes when the
 # daemon reports both client ports running and the guests ping each other without loss.
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PINGS=20

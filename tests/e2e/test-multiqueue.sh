@@ -5,7 +5,7 @@
 # intact, the daemon's per-queue counters show traffic on both queue pairs in both directions,
 # and each guest took interrupts on both of its RX queues (virtio0-input.0 and .1).
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 QUEUES=2

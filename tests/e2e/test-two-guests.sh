@@ -4,7 +4,7 @@
 # arrive intact, iperf3 runs both directions, and the daemon's port counters must account for
 # at least every frame the guests say they sent and received.
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PINGS=20

@@ -86,9 +86,9 @@ copy_module() {
 	local src=$1 stage=$2 base
 	base=$(basename "$src")
 	case "$base" in
-	*.ko.xz) xz -dc "$src" >"$stage/lib/modules/${base%.xz}" && base=${base%.xz} ;;
-	*.ko.zst) zstd -qdc "$src" >"$stage/lib/modules/${base%.zst}" && base=${base%.zst} ;;
-	*.ko.gz) gzip -dc "$src" >"$stage/lib/modules/${base%.gz}" && base=${base%.gz} ;;
+	*.ko.xz) base=${base%.xz}; xz -dc "$src" >"$stage/lib/modules/$base" ;;
+	*.ko.zst) base=${base%.zst}; zstd -qdc "$src" >"$stage/lib/modules/$base" ;;
+	*.ko.gz) base=${base%.gz}; gzip -dc "$src" >"$stage/lib/modules/$base" ;;
 	*) cp "$src" "$stage/lib/modules/$base" ;;
 	esac
 	echo "/lib/modules/$base" >>"$stage/etc/modules.order"
