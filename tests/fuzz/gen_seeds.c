@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Writes the seed corpora: meaningful inputs in each target's input format (see the comment
+ * at the top of each fuzz_*.c), such as the message sequence QEMU sends when a virtio-net
+ * device starts, and well-formed descriptor chains. Run by scripts/fuzz.sh --seeds; the output
+ * is committed under tests/fuzz/corpus/TARGET/seed-*.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "proto/vu_proto.h"
+#include "vring/vring.h"
+
+struct w {
+	uint8_t b[65536];
+	size_t n;
+};
+
+static const char *out_root;
+
+static void w8(struct w *w, uint8_t v)
+{
+	if (w->n >= sizeof(w->b))
+		abort();
+	w->b[w->n++] = v;
+}
+
+static void w16(struct w *w, uint16_t v)
+{
+	w8(w, (uint8_t)v);
+	w8(w, (uint8_t)(v >> 8));
+}
+
+static void w32(struct w *w, uint32_t v)
+{
+	w16(w, (uint16_t)v);
+	w16(w, (uint16_t)(v >> 16));
+}
+
+static void w64(struct w *w, uint64_t v)
+{
+	w32(w, (uint32_t)v);
+	w32(w, (uint32_t)(v >> 32));
+}
+
+static void wbytes(struct w *w, const void *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		w8(w, ((const uint8_t *)p)[i]);
+}
+
+
+static void save(const struct w *w, const char *target, const char *name)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", out_root, target);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		perror(path);
+		exit(1);
+	}
+	snprintf(path, sizeof(path), "%s/%s/seed-%s", out_root, target, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(w->b, 1, w->n, f) != w->n || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* ---- vhost-user messages as a frontend sends them ---- */
+
+struct m {
+	uint8_t b[12 + VU_MSG_MAX_PAYLOAD];
+	size_t n;
+	unsigned int nfds;
+};
+
+static struct m msg(uint32_t req, uint32_t flags, const void *payload, uint32_t size, unsigned int nfds)
+{
+	struct m m = { .nfds = nfds };
+	struct vu_msg_hdr h = { req, VHOST_USER_VERSION | flags, size };
+
+	memcpy(m.b, &h, sizeof(h));
+	if (payload)
+		memcpy(m.b + 12, payload, size);
+	m.n = 12 + size;
+	return m;
+}
+
+static struct m msg_u64(uint32_t req, uint64_t v, unsigned int nfds)
+{
+	return msg(req, 0, &v, 8, nfds);
+}
+
+static struct m msg_state(uint32_t req, uint32_t index, uint32_t num)
+{
+	struct vu_vring_state s = { index, num };
+
+	return msg(req, 0, &s, sizeof(s), 0);
+}
+
+static struct m msg_addr(uint32_t index, uint64_t desc, uint64_t used, uint64_t avail)
+{
+	struct vu_vring_addr a = { .index = index, .desc_user_addr = desc, .used_user_addr = used,
+				   .avail_user_addr = avail };
+
+	return msg(VHOST_USER_SET_VRING_ADDR, 0, &a, sizeof(a), 0);
+}
+
+static struct m msg_mem_table(unsigned int n, const struct vu_mem_region *r)
+{
+	struct vu_mem_table t = { .nregions = n };
+
+	memcpy(t.regions, r, n * sizeof(*r));
+	return msg(VHOST_USER_SET_MEM_TABLE, 0, &t, 8 + n * sizeof(*r), n);
+}
+
+static struct m msg_mem_single(uint32_t req, const struct vu_mem_region *r, unsigned int nfds)
+{
+	struct vu_mem_single s = { .region = *r };
+
+	return msg(req, 0, &s, sizeof(s), nfds);
+}
+
+/* Guest layout the session seeds use: ring q at 0x1000*q, buffers from 0x10000. */
+#define G_QVA 0x7f0000000000ull
+#define RING_NUM 64
+#define RING_DESC(q) (0x1000ull * (q))
+#define RING_AVAIL(q) (0x1000ull * (q) + 0x400)
+#define RING_USED(q) (0x1000ull * (q) + 0x800)
+
+/* ---- fuzz_vu_msg ---- */
+
+static void vu_chunk(struct w *w, uint8_t ctl, const void *p, size_t len)
+{
+	w8(w, ctl);
+	w16(w, (uint16_t)len);
+	wbytes(w, p, len);
+}
+
+static void vu_msg_put(struct w *w, const struct m *m, uint8_t extra)
+{
+	vu_chunk(w, (uint8_t)(m->nfds | extra), m->b, m->n);
+}
+
+static void seeds_vu_msg(void)
+{
+	struct vu_mem_region r = { 0, 0x40000, G_QVA, 0 };
+	struct w w = { .n = 0 };
+	struct m m;
+
+	/* The start of a QEMU virtio-net device with one queue pair. */
+	m = msg(VHOST_USER_GET_FEATURES, 0, NULL, 0, 0);
+	vu_msg_put(&w, &m, 0);
+	m = msg(VHOST_USER_GET_PROTOCOL_FEATURES, 0, NULL, 0, 0);
+	vu_msg_put(&w, &m, 0);
+	m = msg_u64(VHOST_USER_SET_PROTOCOL_FEATURES, 0x1801d, 0);
+	vu_msg_put(&w, &m, 0);
+	m = msg(VHOST_USER_GET_QUEUE_NUM, 0, NULL, 0, 0);
+	vu_msg_put(&w, &m, 0);
+	m = msg(VHOST_USER_SET_OWNER, 0, NULL, 0, 0);
+	vu_msg_put(&w, &m, 0);
+	m = msg_u64(VHOST_USER_SET_FEATURES, 0x170208000ull, 0);
+	vu_msg_put(&w, &m, 0);
+	m = msg_mem_table(1, &r);
+	vu_msg_put(&w, &m, 0);
+	for (uint32_t q = 0; q < 2; q++) {
+		m = msg_state(VHOST_USER_SET_VRING_NUM, q, RING_NUM);
+		vu_msg_put(&w, &m, 0);
+		m = msg_state(VHOST_USER_SET_VRING_BASE, q, 0);
+		vu_msg_put(&w, &m, 0);
+		m = msg_addr(q, G_QVA + RING_DESC(q), G_QVA + RING_USED(q), G_QVA + RING_AVAIL(q));
+		vu_msg_put(&w, &m, 0);
+		m = msg_u64(VHOST_USER_SET_VRING_KICK, q, 1);
+		vu_msg_put(&w, &m, 0);
+		m = msg_u64(VHOST_USER_SET_VRING_CALL, q, 1);
+		vu_msg_put(&w, &m, 0);
+		m = msg_state(VHOST_USER_SET_VRING_ENABLE, q, 1);
+		vu_msg_put(&w, &m, 0);
+	}
+	m = msg_state(VHOST_USER_GET_VRING_BASE, 0, 0);
+	vu_msg_put(&w, &m, 0);
+	save(&w, "fuzz_vu_msg", "qemu-start");
+
+	/* One message in pieces: header split, payload split, fds on the first piece. */
+	w.n = 0;
+	m = msg_mem_table(1, &r);
+	vu_chunk(&w, 1, m.b, 5);
+	vu_chunk(&w, 0, m.b + 5, 20);
+	vu_chunk(&w, 0, m.b + 25, m.n - 25);
+	m = msg_u64(VHOST_USER_SET_VRING_KICK, 1 | VHOST_USER_VRING_NOFD_MASK, 0);
+	vu_chunk(&w, 32, m.b, m.n);
+	m = msg_u64(VHOST_USER_SET_VRING_CALL, 1, 1);
+	vu_msg_put(&w, &m, 0);
+	save(&w, "fuzz_vu_msg", "split");
+
+	/* Memory hot-plug with CONFIGURE_MEM_SLOTS, and a reply-ack request. */
+	w.n = 0;
+	m = msg(VHOST_USER_GET_MAX_MEM_SLOTS, 0, NULL, 0, 0);
+	vu_msg_put(&w, &m, 0);
+	m = msg_mem_single(VHOST_USER_ADD_MEM_REG, &r, 1);
+	vu_msg_put(&w, &m, 0);
+	m = msg_mem_single(VHOST_USER_REM_MEM_REG, &r, 0);
+	vu_msg_put(&w, &m, 0);
+	m = msg_u64(VHOST_USER_SET_STATUS, 0xf, 0);
+	m.b[4] |= VHOST_USER_NEED_REPLY_MASK;
+	vu_msg_put(&w, &m, 0);
+	m = msg_u64(VHOST_USER_NET_SET_MTU, 1500, 0);
+	vu_msg_put(&w, &m, 0);
+	save(&w, "fuzz_vu_msg", "mem-slots");
+
+	/* Hostile: too many fds, an oversized payload, EOF in the middle of a message. */
+	w.n = 0;
+	m = msg_u64(VHOST_USER_SET_VRING_KICK, 0, 1);
+	vu_chunk(&w, 10, m.b, m.n);
+	save(&w, "fuzz_vu_msg", "too-many-fds");
+	w.n = 0;
+	m = msg(VHOST_USER_SET_CONFIG, 0, NULL, 0, 0);
+	((struct vu_msg_hdr *)m.b)->size = 4096;
+	vu_chunk(&w, 0, m.b, 12);
+	save(&w, "fuzz_vu_msg", "oversized");
+	w.n = 0;
+	m = msg_mem_table(1, &r);
+	vu_chunk(&w, 16 | 1, m.b, 30);
+	save(&w, "fuzz_vu_msg", "eof-mid-message");
+}
+
+/* ---- fuzz_vring ---- */
+
+struct vring_seed {
+	struct w w;
+	uint8_t flags;
+};
+
+static void vr_region(struct w *w, uint8_t file, uint64_t gpa, uint64_t size, uint64_t qva, uint64_t off)
+{
+	w8(w, file);
+	w64(w, gpa);
+	w64(w, size);
+	w64(w, qva);
+	w64(w, off);
+}
+
+static void vr_write(struct w *w, uint8_t file, uint16_t off, const void *p, uint8_t len)
+{
+	w8(w, file);
+	w16(w, off);
+	w8(w, len);
+	wbytes(w, p, len);
+}
+
+static void vr_desc(struct w *w, uint8_t file, uint16_t table_off, uint16_t i, uint64_t addr,
+		    uint32_t len, uint16_t flags, uint16_t next)
+{
+	struct vring_desc d = { addr, len, flags, next };
+
+	vr_write(w, file, (uint16_t)(table_off + 16 * i), &d, sizeof(d));
+}
+
+static void vr_avail(struct w *w, uint8_t file, uint16_t avail_off, uint16_t idx, const uint16_t *heads,
+		     unsigned int n, uint16_t first)
+{
+	for (unsigned int i = 0; i < n; i++)
+		vr_write(w, file, (uint16_t)(avail_off + 4 + 2 * ((first + i) % 16)), &heads[i], 2);
+	vr_write(w, file, (uint16_t)(avail_off + 2), &idx, 2);
+}
+
+/*
+ * Standard layout: file 0 (64 KiB) as two regions, gpa 0x0 (32 KiB) and gpa 0x8000 (32 KiB,
+ * adjacent, so buffers may span them), ring of 16 at qva 0x7f0000000000.
+ */
+static void vr_header(struct w *w, uint8_t flags, uint16_t base, uint8_t npops)
+{
+	w8(w, flags);
+	w8(w, 1);   /* two regions */
+	vr_region(w, 0, 0x0, 0x8000, G_QVA, 0);
+	vr_region(w, 0, 0x8000, 0x8000, G_QVA + 0x8000, 0x8000);
+	w16(w, 16);
+	w64(w, G_QVA + 0x0);
+	w64(w, G_QVA + 0x100);
+	w64(w, G_QVA + 0x200);
+	w16(w, base);
+	w8(w, npops);
+}
+
+static void seeds_vring(void)
+{
+	struct w w = { .n = 0 };
+	uint16_t heads[4] = { 0, 2, 5, 9 };
+
+	/* TX: a 2-descriptor chain, a single one, a chain across the region boundary. */
+	vr_header(&w, 0, 0, 8);
+	vr_desc(&w, 0, 0, 0, 0x1000, 12, VRING_DESC_F_NEXT, 1);
+	vr_desc(&w, 0, 0, 1, 0x1100, 1500, 0, 0);
+	vr_desc(&w, 0, 0, 2, 0x2000, 64, 0, 0);
+	vr_desc(&w, 0, 0, 5, 0x7f00, 0x200, 0, 0);
+	vr_avail(&w, 0, 0x100, 3, heads, 3, 0);
+	heads[1] = 5;
+	save(&w, "fuzz_vring", "tx-chains");
+
+	/* RX with indirect tables and event idx; the guest's index wraps past 65535. */
+	w.n = 0;
+	vr_header(&w, 1 | 2 | 4, 65534, 4);
+	vr_desc(&w, 0, 0, 0, 0x3000, 48, VRING_DESC_F_INDIRECT, 0);
+	vr_desc(&w, 0, 0x3000, 0, 0x4000, 12, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	vr_desc(&w, 0, 0x3000, 1, 0x4100, 1514, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	vr_desc(&w, 0, 0x3000, 2, 0x9000, 2048, VRING_DESC_F_WRITE, 0);
+	vr_desc(&w, 0, 0, 2, 0x5000, 4096, VRING_DESC_F_WRITE, 0);
+	heads[0] = 0;
+	heads[1] = 2;
+	vr_avail(&w, 0, 0x100, 0, heads, 2, 65534);
+	{
+		uint16_t used_event = 65535;
+
+		vr_write(&w, 0, 0x100 + 4 + 2 * 16, &used_event, 2);
+	}
+	save(&w, "fuzz_vring", "rx-indirect-wrap");
+
+	/* Hostile: a loop, an index that jumps ahead, nested indirect. */
+	w.n = 0;
+	vr_header(&w, 0, 0, 4);
+	vr_desc(&w, 0, 0, 0, 0x1000, 100, VRING_DESC_F_NEXT, 1);
+	vr_desc(&w, 0, 0, 1, 0x1000, 100, VRING_DESC_F_NEXT, 0);
+	heads[0] = 0;
+	vr_avail(&w, 0, 0x100, 1, heads, 1, 0);
+	save(&w, "fuzz_vring", "loop");
+	w.n = 0;
+	vr_header(&w, 2, 0, 4);
+	vr_desc(&w, 0, 0, 0, 0x3000, 32, VRING_DESC_F_INDIRECT, 0);
+	vr_desc(&w, 0, 0x3000, 0, 0x3000, 32, VRING_DESC_F_INDIRECT, 0);
+	vr_avail(&w, 0, 0x100, 1, heads, 1, 0);
+	save(&w, "fuzz_vring", "nested-indirect");
+
+	/* A ring in a second file mapped at an offset, as QEMU does for memory above 4 GiB. */
+	w.n = 0;
+	w8(&w, 0);
+	w8(&w, 1);
+	vr_region(&w, 0, 0x0, 0x10000, G_QVA, 0);
+	vr_region(&w, 1, 0x100000000ull, 0x2000, G_QVA + 0x100000000ull, 0x1000);
+	w16(&w, 8);
+	w64(&w, G_QVA + 0x100000000ull);
+	w64(&w, G_QVA + 0x100000100ull);
+	w64(&w, G_QVA + 0x100000200ull);
+	w16(&w, 0);
+	w8(&w, 2);
+	vr_desc(&w, 1, 0x1000, 0, 0x100000400ull, 60, 0, 0);
+	heads[0] = 0;
+	vr_avail(&w, 1, 0x1100, 1, heads, 1, 0);
+	save(&w, "fuzz_vring", "high-region");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s CORPUS_ROOT\n", argv[0]);
+		return 2;
+	}
+	out_root = argv[1];
+	seeds_vu_msg();
+	seeds_vring();
+	return 0;
+}
