@@ -19,6 +19,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FUZZ_HAVE_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUZZ_HAVE_LSAN 1
+#endif
+#endif
+#ifdef FUZZ_HAVE_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct fz {
@@ -164,6 +175,26 @@ static inline void fuzz_fd_check(void)
 		(void)fuzz_count_fds(true);
 	}
 	FUZZ_ASSERT(n == fuzz_fd_baseline, "fd leak");
+}
+
+/*
+ * For targets fuzzed with -detect_leaks=0 because the code frees through call_rcu() (every
+ * input would look unbalanced and cost a full LSan scan): every @every inputs, let deferred
+ * frees finish (@settle, e.g. rcu_barrier()), then look for leaks. Catches leaks that add up.
+ */
+static inline void fuzz_periodic_leak_check(unsigned int every, void (*settle)(void))
+{
+#ifdef FUZZ_HAVE_LSAN
+	static unsigned int n;
+
+	if (++n % every)
+		return;
+	settle();
+	FUZZ_ASSERT(__lsan_do_recoverable_leak_check() == 0, "memory leaked (report above)");
+#else
+	(void)every;
+	(void)settle;
+#endif
 }
 
 #endif

@@ -354,6 +354,207 @@ static void seeds_vring(void)
 	save(&w, "fuzz_vring", "high-region");
 }
 
+/* ---- fuzz_forward ---- */
+
+/* A virtio-net header (12 or 10 bytes) and an Ethernet frame; IPv4 TCP/UDP when proto != 0. */
+static size_t frame(uint8_t *b, unsigned int hdr_len, uint64_t dst, uint64_t src, uint16_t vlan,
+		    uint8_t proto, uint32_t saddr, uint16_t sport, uint16_t dport, size_t payload)
+{
+	size_t n = hdr_len;
+
+	memset(b, 0, hdr_len);
+	for (int i = 5; i >= 0; i--)
+		b[n++] = (uint8_t)(dst >> (8 * i));
+	for (int i = 5; i >= 0; i--)
+		b[n++] = (uint8_t)(src >> (8 * i));
+	if (vlan) {
+		b[n++] = 0x81;
+		b[n++] = 0x00;
+		b[n++] = (uint8_t)(vlan >> 8);
+		b[n++] = (uint8_t)vlan;
+	}
+	if (!proto) {
+		/* ARP request */
+		static const uint8_t arp[] = { 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1 };
+
+		memcpy(b + n, arp, sizeof(arp));
+		n += sizeof(arp);
+		memset(b + n, 0, 18);
+		return n + 18;
+	}
+	b[n++] = 0x08;
+	b[n++] = 0x00;
+	{
+		uint8_t ip[20] = { 0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto };
+		uint16_t tot = (uint16_t)(20 + 8 + payload);
+
+		ip[2] = (uint8_t)(tot >> 8);
+		ip[3] = (uint8_t)tot;
+		memcpy(ip + 12, &saddr, 4);
+		ip[16] = 10;
+		ip[19] = 2;
+		memcpy(b + n, ip, 20);
+		n += 20;
+	}
+	b[n++] = (uint8_t)(sport >> 8);
+	b[n++] = (uint8_t)sport;
+	b[n++] = (uint8_t)(dport >> 8);
+	b[n++] = (uint8_t)dport;
+	memset(b + n, 0, 4);
+	n += 4;
+	for (size_t i = 0; i < payload; i++)
+		b[n++] = (uint8_t)i;
+	return n;
+}
+
+static void fw_frame(struct w *w, uint8_t nsplit, const uint8_t *b, size_t len)
+{
+	w8(w, nsplit);
+	w16(w, (uint16_t)len);
+	wbytes(w, b, len);
+}
+
+static void fw_rx(struct w *w, uint8_t nbufs, uint16_t bufsize, uint8_t nsplit)
+{
+	w8(w, nbufs);
+	w8(w, nsplit);
+	w16(w, bufsize);
+}
+
+#define MAC_D1 0x020000000001ull
+#define MAC_D2 0x020000000002ull
+#define MAC_SRC 0x020000000010ull
+#define MAC_BCAST 0xffffffffffffull
+
+static void seeds_forward(void)
+{
+	struct w w = { .n = 0 };
+	uint8_t b[2048];
+	size_t n;
+
+	/* Unicast to d1, broadcast ARP, VLAN-tagged unicast to d2, unknown unicast (flooded). */
+	w8(&w, 0);
+	w8(&w, 0);
+	w8(&w, 1);
+	w8(&w, 1);
+	w8(&w, 0);
+	w8(&w, 4);
+	n = frame(b, 12, MAC_D1, MAC_SRC, 0, 17, 0x0100000a, 5000, 53, 64);
+	fw_frame(&w, 0, b, n);
+	n = frame(b, 12, MAC_BCAST, MAC_SRC, 0, 0, 0, 0, 0, 0);
+	fw_frame(&w, 1, b, n);
+	n = frame(b, 12, MAC_D2, MAC_SRC, 100, 6, 0x0100000a, 40000, 80, 200);
+	fw_frame(&w, 2, b, n);
+	n = frame(b, 12, 0x020000000099ull, MAC_SRC, 0, 17, 0x0100000a, 1, 2, 10);
+	fw_frame(&w, 0, b, n);
+	fw_rx(&w, 8, 2048, 0);
+	fw_rx(&w, 8, 2048, 1);
+	save(&w, "fuzz_forward", "switch");
+
+	/* Many TCP flows to multi-queue receivers: flow hash, steering, MRG_RXBUF across buffers. */
+	w.n = 0;
+	w8(&w, 2 | 8);
+	w8(&w, 0);
+	w8(&w, 0xf);
+	w8(&w, 0x3);
+	w8(&w, 4);
+	for (uint8_t i = 0; i < 4; i++) {
+		w8(&w, (uint8_t)(i * 32));
+		w8(&w, i == 3 ? 7 : i);   /* queue 7 is not ready: falls back by hash */
+	}
+	w8(&w, 12);
+	for (uint16_t i = 0; i < 12; i++) {
+		n = frame(b, 12, i % 3 ? MAC_D1 : MAC_D2, MAC_SRC, 0, 6, 0x0100000a + i, (uint16_t)(1000 + i),
+			  443, i % 2 ? 1000 : 64);
+		fw_frame(&w, (uint8_t)(i % 4), b, n);
+	}
+	fw_rx(&w, 16, 256, 1);
+	fw_rx(&w, 4, 1600, 0);
+	save(&w, "fuzz_forward", "multiqueue-mrg");
+
+	/* Bad frames: a checksum request, a runt, one over the MTU, a legacy 10-byte header. */
+	w.n = 0;
+	w8(&w, 1 | 32);
+	w8(&w, 1);   /* max frame 124 */
+	w8(&w, 1);
+	w8(&w, 0);
+	w8(&w, 0);
+	w8(&w, 4);
+	n = frame(b, 10, MAC_D1, MAC_SRC, 0, 17, 0x0100000a, 1, 2, 10);
+	b[0] = 1;
+	fw_frame(&w, 0, b, n);
+	fw_frame(&w, 0, b, 16);
+	n = frame(b, 10, MAC_D1, MAC_SRC, 0, 17, 0x0100000a, 1, 2, 400);
+	fw_frame(&w, 1, b, n);
+	n = frame(b, 10, MAC_D1, MAC_SRC, 0, 17, 0x0100000a, 1, 2, 40);
+	fw_frame(&w, 0, b, n);
+	fw_rx(&w, 2, 60, 0);
+	fw_rx(&w, 0, 0, 0);
+	save(&w, "fuzz_forward", "malformed");
+
+	/* More frames than one burst, receivers with too few buffers. */
+	w.n = 0;
+	w8(&w, 128);
+	w8(&w, 0);
+	w8(&w, 1);
+	w8(&w, 2);
+	w8(&w, 0);
+	w8(&w, 40);
+	for (uint16_t i = 0; i < 40; i++) {
+		n = frame(b, 12, i % 2 ? MAC_D1 : MAC_BCAST, MAC_SRC + i, 0, 17, 0x0100000a, i, 7, 20);
+		fw_frame(&w, 0, b, n);
+	}
+	fw_rx(&w, 20, 128, 0);
+	fw_rx(&w, 20, 128, 0);
+	save(&w, "fuzz_forward", "two-bursts");
+}
+
+/* ---- fuzz_ctl ---- */
+
+static void ctl_seed(const char *name, const char *text)
+{
+	struct w w = { .n = 0 };
+
+	wbytes(&w, text, strlen(text));
+	save(&w, "fuzz_ctl", name);
+}
+
+static void seeds_ctl(void)
+{
+	ctl_seed("read-only",
+		 "{\"cmd\":\"status\"}\n{\"cmd\":\"port-list\"}\n{\"cmd\":\"stats\"}\n"
+		 "{\"cmd\":\"fdb\"}\n{\"cmd\":\"workers\"}\n{\"cmd\":\"placement\"}\n");
+	ctl_seed("port-lifecycle",
+		 "{\"cmd\":\"port-add\",\"name\":\"vm1\"}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"vm2\",\"queues\":4,\"perm\":\"0600\"}\n"
+		 "{\"cmd\":\"port-list\"}\n{\"cmd\":\"stats\",\"name\":\"vm1\"}\n"
+		 "{\"cmd\":\"status\"}\n{\"cmd\":\"port-del\",\"name\":\"vm1\"}\n"
+		 "{\"cmd\":\"port-list\"}\n");
+	ctl_seed("client-mode",
+		 "{\"cmd\":\"port-add\",\"name\":\"srv\",\"path\":\"@@/srv.sock\",\"mode\":\"server\","
+		 "\"group\":\"root\"}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"cli\",\"path\":\"@@/srv.sock\",\"mode\":\"client\","
+		 "\"queues\":16}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"cli2\",\"path\":\"@@/none.sock\",\"mode\":\"client\"}\n"
+		 "{\"cmd\":\"stats\"}\n{\"cmd\":\"port-list\"}\n{\"cmd\":\"placement\"}\n");
+	ctl_seed("errors",
+		 "{\"cmd\":\"nope\"}\n{}\n[1,2]\nnot json\n{\"cmd\":7}\n"
+		 "{\"cmd\":\"port-add\"}\n{\"cmd\":\"port-add\",\"name\":\"a b\"}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"q\",\"queues\":\"4\"}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"q\",\"queues\":0}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"q\",\"queues\":17}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"q\",\"perm\":\"999\"}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"q\",\"mode\":\"both\"}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"q\",\"group\":\"no-such-group\"}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"dup\"}\n{\"cmd\":\"port-add\",\"name\":\"dup\"}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"dup2\",\"path\":\"@@/dup.sock\"}\n"
+		 "{\"cmd\":\"port-del\",\"name\":\"ghost\"}\n{\"cmd\":\"stats\",\"name\":\"ghost\"}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"0123456789012345678901234567890123456789012345678901234567890123\"}\n"
+		 "{\"cmd\":\"port-add\",\"name\":\"x\",\"name\":\"y\",\"path\":\"@@/\\u0000z\"}\n"
+		 "{\"cmd\":\"status\",\"extra\":{\"a\":[1,2.5e300,-9223372036854775809,null,true]}}\n"
+		 "{\"cmd\":\"status\"");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -363,5 +564,7 @@ int main(int argc, char **argv)
 	out_root = argv[1];
 	seeds_vu_msg();
 	seeds_vring();
+	seeds_forward();
+	seeds_ctl();
 	return 0;
 }
