@@ -123,9 +123,11 @@ static inline bool fuzz_skip_known(const char *bug)
 	} while (0)
 
 /*
- * fd leak oracle: after an input, exactly the fds open before the first input may be open.
- * Counting /proc/self/fd costs a handful of syscalls; probing every fd number with fcntl()
- * would cost hundreds, which in this VM is most of an input's time.
+ * fd leak oracle: an input must close every fd it opened. The count is taken at the start of
+ * each input (fuzz_fd_begin()), not once: libFuzzer itself may open fds between inputs (it
+ * starts llvm-symbolizer, with two pipes, the first time it prints a new function). Counting
+ * /proc/self/fd costs a handful of syscalls; probing every fd number with fcntl() would cost
+ * hundreds, which in this VM is most of an input's time.
  */
 static int fuzz_fd_baseline = -1;
 
@@ -160,7 +162,7 @@ static inline int fuzz_count_fds(bool print)
 	return n;
 }
 
-static inline void fuzz_fd_baseline_set(void)
+static inline void fuzz_fd_begin(void)
 {
 	fuzz_fd_baseline = fuzz_count_fds(false);
 }

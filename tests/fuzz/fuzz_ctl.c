@@ -51,7 +51,6 @@ static void init_once(void)
 	d.bal->dp = d.dp;
 	d.bal->loop = d.loop;
 	atexit(cleanup);
-	fuzz_fd_baseline_set();
 	rcu_thread_offline();
 }
 
@@ -133,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		init_once();
 		inited = true;
 	}
+	fuzz_fd_begin();
 	/* Like the control thread, which goes offline while it waits in epoll. */
 	rcu_thread_online();
 	text = expand(data, size, &len);

@@ -89,7 +89,6 @@ static void init_once(void)
 	fdb_learn_rcu(dp->fdb, d_mac[1], g[1].port, 1);
 	fdb_learn_rcu(dp->fdb, d_mac[2], g[2].port, 1);
 	dp->fdb->max_entries = 2;
-	fuzz_fd_baseline_set();
 	rcu_thread_offline();
 }
 
@@ -173,6 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		init_once();
 		inited = true;
 	}
+	fuzz_fd_begin();
 	/* Like the control thread, which goes offline while it waits in epoll. */
 	rcu_thread_online();
 	for (unsigned int k = 0; k < 3; k++)
@@ -223,7 +223,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The receivers' RX buffers, on each ready queue. */
 	for (unsigned int k = 1; k < 3; k++) {
 		unsigned int nbufs = fz_u8(&in) % (NUM + 1), nsplit = 1 + fz_u8(&in) % 4;
-		uint32_t bufsize = MAX(16u, MIN(4096u, fz_u16(&in)));
+		uint32_t bufsize = fz_u16(&in);
+
+		bufsize = MAX(16u, MIN(4096u, bufsize));
 
 		g[k].cursor = 0x4000;
 		for (unsigned int q = 0; q < 4; q++) {

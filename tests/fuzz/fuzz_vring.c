@@ -34,7 +34,6 @@ static void init_once(void)
 		guest_file_make(&files[i], sizes[i]);
 	for (size_t i = 0; i < sizeof(pattern); i++)
 		pattern[i] = (uint8_t)(i * 7 + 1);
-	fuzz_fd_baseline_set();
 }
 
 static struct gmem_table *build_table(struct fz *in)
@@ -121,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		init_once();
 		inited = true;
 	}
+	fuzz_fd_begin();
 	for (unsigned int i = 0; i < NFILES; i++)
 		guest_file_wipe(&files[i]);
 	flags = fz_u8(&in);

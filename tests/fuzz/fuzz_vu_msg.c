@@ -32,7 +32,6 @@ static void init_once(void)
 		abort();
 	pool[2] = p[0];
 	close(p[1]);
-	fuzz_fd_baseline_set();
 }
 
 static int send_chunk(int sock, const uint8_t *data, size_t len, unsigned int nfds)
@@ -144,6 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		init_once();
 		inited = true;
 	}
+	fuzz_fd_begin();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		abort();
 	vu_msg_rx_init(&rx);

@@ -555,6 +555,219 @@ static void seeds_ctl(void)
 		 "{\"cmd\":\"status\"");
 }
 
+/* ---- fuzz_session ---- */
+
+enum { FD_MEM256 = 0, FD_MEM64 = 1, FD_MEM_EMPTY = 2, FD_EV1 = 3, FD_EV2 = 4, FD_PIPE = 5 };
+
+static void s_msg(struct w *w, unsigned int port, const struct m *m, const uint8_t *fds)
+{
+	w8(w, 0);
+	w8(w, (uint8_t)(port | m->nfds << 1));
+	wbytes(w, m->b, 1);            /* request (low byte) */
+	w8(w, m->b[4]);                /* flags */
+	wbytes(w, m->b + 8, 2);        /* size */
+	wbytes(w, m->b + 12, m->n - 12);
+	for (unsigned int i = 0; i < m->nfds; i++)
+		w8(w, fds[i]);
+}
+
+static void s_mem(struct w *w, unsigned int file, uint32_t off, const void *p, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done > 255 ? 255 : len - done;
+
+		w8(w, 2);
+		w8(w, (uint8_t)file);
+		w32(w, (uint32_t)(off + done));
+		w8(w, (uint8_t)n);
+		wbytes(w, (const uint8_t *)p + done, n);
+		done += n;
+	}
+}
+
+static void s_op(struct w *w, uint8_t op, unsigned int port)
+{
+	w8(w, op);
+	w8(w, (uint8_t)port);
+}
+
+/* The start of a QEMU virtio-net device with one queue pair on memory file @file. */
+static void s_qemu_start(struct w *w, unsigned int port, unsigned int file, uint64_t mem_size)
+{
+	struct vu_mem_region r = { 0, mem_size, G_QVA, 0 };
+	uint8_t memfd = (uint8_t)file, ev[2] = { FD_EV1, FD_EV2 };
+	struct m m;
+
+	m = msg(VHOST_USER_GET_FEATURES, 0, NULL, 0, 0);
+	s_msg(w, port, &m, NULL);
+	m = msg(VHOST_USER_GET_PROTOCOL_FEATURES, 0, NULL, 0, 0);
+	s_msg(w, port, &m, NULL);
+	m = msg_u64(VHOST_USER_SET_PROTOCOL_FEATURES, 0x1801d, 0);
+	s_msg(w, port, &m, NULL);
+	m = msg(VHOST_USER_GET_QUEUE_NUM, 0, NULL, 0, 0);
+	s_msg(w, port, &m, NULL);
+	m = msg(VHOST_USER_GET_MAX_MEM_SLOTS, 0, NULL, 0, 0);
+	s_msg(w, port, &m, NULL);
+	m = msg(VHOST_USER_SET_OWNER, 0, NULL, 0, 0);
+	s_msg(w, port, &m, NULL);
+	m = msg_u64(VHOST_USER_NET_SET_MTU, 1500, 0);
+	m.b[4] |= VHOST_USER_NEED_REPLY_MASK;
+	s_msg(w, port, &m, NULL);
+	m = msg_u64(VHOST_USER_SET_FEATURES,
+		    BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |
+		    BIT_ULL(VIRTIO_RING_F_EVENT_IDX) | BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) |
+		    BIT_ULL(VIRTIO_NET_F_MQ) | BIT_ULL(VHOST_USER_F_PROTOCOL_FEATURES), 0);
+	s_msg(w, port, &m, NULL);
+	m = msg_mem_table(1, &r);
+	m.b[4] |= VHOST_USER_NEED_REPLY_MASK;
+	s_msg(w, port, &m, &memfd);
+	for (uint32_t q = 0; q < 2; q++) {
+		m = msg_state(VHOST_USER_SET_VRING_NUM, q, RING_NUM);
+		s_msg(w, port, &m, NULL);
+		m = msg_state(VHOST_USER_SET_VRING_BASE, q, 0);
+		s_msg(w, port, &m, NULL);
+		m = msg_addr(q, G_QVA + RING_DESC(q), G_QVA + RING_USED(q), G_QVA + RING_AVAIL(q));
+		s_msg(w, port, &m, NULL);
+		m = msg_u64(VHOST_USER_SET_VRING_KICK, q, 1);
+		s_msg(w, port, &m, &ev[0]);
+		m = msg_u64(VHOST_USER_SET_VRING_CALL, q, 1);
+		s_msg(w, port, &m, &ev[1]);
+		m = msg_state(VHOST_USER_SET_VRING_ENABLE, q, 1);
+		s_msg(w, port, &m, NULL);
+	}
+	m = msg_u64(VHOST_USER_SET_STATUS, 0xf, 0);
+	s_msg(w, port, &m, NULL);
+}
+
+/* The guest posts @n RX buffers of @len bytes at gpa @buf on ring 0 (starting at avail @first). */
+static void s_rx_buffers(struct w *w, unsigned int file, unsigned int n, uint32_t buf, uint32_t len)
+{
+	for (uint16_t i = 0; i < n; i++) {
+		struct vring_desc d = { buf + i * len, len, VRING_DESC_F_WRITE, 0 };
+
+		s_mem(w, file, (uint32_t)RING_DESC(0) + 16 * i, &d, sizeof(d));
+		s_mem(w, file, (uint32_t)RING_AVAIL(0) + 4 + 2 * i, &i, 2);
+	}
+	{
+		uint16_t idx = (uint16_t)n;
+
+		s_mem(w, file, (uint32_t)RING_AVAIL(0) + 2, &idx, 2);
+	}
+}
+
+/* The guest sends one frame on TX ring 1: descriptor @slot, buffer at gpa @buf. */
+static void s_tx_frame(struct w *w, unsigned int file, uint16_t slot, uint16_t avail_idx, uint32_t buf,
+		       const uint8_t *f, size_t len)
+{
+	struct vring_desc d = { buf, (uint32_t)len, 0, 0 };
+	uint16_t idx = (uint16_t)(avail_idx + 1);
+
+	s_mem(w, file, buf, f, len);
+	s_mem(w, file, (uint32_t)RING_DESC(1) + 16 * slot, &d, sizeof(d));
+	s_mem(w, file, (uint32_t)RING_AVAIL(1) + 4 + 2 * (avail_idx % RING_NUM), &slot, 2);
+	s_mem(w, file, (uint32_t)RING_AVAIL(1) + 2, &idx, 2);
+}
+
+static void seeds_session(void)
+{
+	struct w w = { .n = 0 };
+	uint8_t f[256];
+	size_t n;
+	struct m m;
+
+	/* Two QEMU guests start; guest a sends a frame and a RARP announce to guest b. */
+	w8(&w, 0x11);
+	s_qemu_start(&w, 0, FD_MEM256, 256 * 1024);
+	s_qemu_start(&w, 1, FD_MEM64, 64 * 1024);
+	s_rx_buffers(&w, 1, 8, 0x4000, 2048);
+	n = frame(f, 12, MAC_BCAST, MAC_SRC, 0, 17, 0x0100000a, 68, 67, 100);
+	s_tx_frame(&w, 0, 0, 0, 0x20000, f, n);
+	s_op(&w, 3, 0);
+	n = frame(f, 12, MAC_D1, MAC_SRC, 0, 6, 0x0100000a, 1234, 80, 40);
+	s_tx_frame(&w, 0, 1, 1, 0x20800, f, n);
+	s_op(&w, 3, 0);
+	{
+		uint8_t mac[8] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0, 0 };
+
+		m = msg(VHOST_USER_SEND_RARP, 0, mac, 8, 0);
+		s_msg(&w, 0, &m, NULL);
+	}
+	m = msg_state(VHOST_USER_GET_VRING_BASE, 1, 0);
+	s_msg(&w, 0, &m, NULL);
+	m = msg_state(VHOST_USER_GET_VRING_BASE, 0, 0);
+	s_msg(&w, 1, &m, NULL);
+	s_op(&w, 5, 0);
+	save(&w, "fuzz_session", "qemu-two-guests");
+
+	/* Reconfiguration while running: new memory table, hot-plug, feature change, reset. */
+	w.n = 0;
+	w8(&w, 0x33);
+	s_qemu_start(&w, 0, FD_MEM256, 256 * 1024);
+	{
+		struct vu_mem_region r2[2] = { { 0, 0x20000, G_QVA, 0 },
+					       { 0x100000, 0x20000, G_QVA + 0x100000, 0x20000 } };
+		struct vu_mem_region hot = { 0x200000, 0x10000, G_QVA + 0x200000, 0 };
+		uint8_t fds2[2] = { FD_MEM256, FD_MEM256 }, fd64 = FD_MEM64, ev = FD_EV1;
+
+		m = msg_mem_table(2, r2);
+		s_msg(&w, 0, &m, fds2);
+		m = msg_mem_single(VHOST_USER_ADD_MEM_REG, &hot, 1);
+		m.b[4] |= VHOST_USER_NEED_REPLY_MASK;
+		s_msg(&w, 0, &m, &fd64);
+		s_op(&w, 3, 0);
+		m = msg_mem_single(VHOST_USER_REM_MEM_REG, &hot, 0);
+		s_msg(&w, 0, &m, NULL);
+		m = msg_state(VHOST_USER_SET_VRING_ENABLE, 1, 0);
+		s_msg(&w, 0, &m, NULL);
+		m = msg_u64(VHOST_USER_SET_FEATURES, BIT_ULL(VIRTIO_F_VERSION_1), 0);
+		s_msg(&w, 0, &m, NULL);
+		m = msg(VHOST_USER_GET_STATUS, 0, NULL, 0, 0);
+		s_msg(&w, 0, &m, NULL);
+		m = msg_u64(VHOST_USER_SET_LOG_FD, 0, 1);
+		m.b[4] |= VHOST_USER_NEED_REPLY_MASK;
+		s_msg(&w, 0, &m, &ev);
+		m = msg(VHOST_USER_GET_CONFIG, 0, f, 12, 0);
+		s_msg(&w, 0, &m, NULL);
+		m = msg(VHOST_USER_RESET_OWNER, 0, NULL, 0, 0);
+		s_msg(&w, 0, &m, NULL);
+		s_op(&w, 4, 0);
+		s_qemu_start(&w, 0, FD_MEM64, 64 * 1024);
+		m = msg(VHOST_USER_RESET_DEVICE, 0, NULL, 0, 0);
+		s_msg(&w, 0, &m, NULL);
+	}
+	save(&w, "fuzz_session", "reconfigure");
+
+	/* Hostile frontends: wrong fds, rings outside memory, a TX descriptor loop. */
+	w.n = 0;
+	w8(&w, 0x00);
+	{
+		struct vu_mem_region r = { 0, 0x10000, G_QVA, 0 };
+		uint8_t bad = FD_PIPE, empty = FD_MEM_EMPTY;
+		struct vring_desc loop = { 0x8000, 64, VRING_DESC_F_NEXT, 0 };
+		uint16_t one = 1, zero = 0;
+
+		m = msg_mem_table(1, &r);
+		s_msg(&w, 1, &m, &bad);
+		m = msg_mem_table(1, &r);
+		s_msg(&w, 1, &m, &empty);
+		m = msg_u64(VHOST_USER_SET_VRING_KICK, 1, 1);
+		s_msg(&w, 1, &m, &bad);
+		m = msg_state(VHOST_USER_SET_VRING_NUM, 1, 100);
+		s_msg(&w, 1, &m, NULL);
+		m = msg_addr(3, G_QVA + 0x100000, G_QVA, G_QVA);
+		s_msg(&w, 1, &m, NULL);
+		s_qemu_start(&w, 0, FD_MEM64, 64 * 1024);
+		s_mem(&w, 1, (uint32_t)RING_DESC(1), &loop, sizeof(loop));
+		s_mem(&w, 1, (uint32_t)RING_AVAIL(1) + 4, &zero, 2);
+		s_mem(&w, 1, (uint32_t)RING_AVAIL(1) + 2, &one, 2);
+		s_op(&w, 3, 0);
+		s_qemu_start(&w, 0, FD_MEM64, 64 * 1024);
+		m = msg_addr(1, G_QVA + 0xfff0, G_QVA + RING_USED(1), G_QVA + RING_AVAIL(1));
+		s_msg(&w, 0, &m, NULL);
+	}
+	save(&w, "fuzz_session", "hostile");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -566,5 +779,6 @@ int main(int argc, char **argv)
 	seeds_vring();
 	seeds_forward();
 	seeds_ctl();
+	seeds_session();
 	return 0;
 }
