@@ -98,9 +98,10 @@ for t in "${targets[@]}"; do
 	(cd "$work/.." && timeout --kill-after=30 "$wall" \
 		"$bin" "${limit[@]}" "${par[@]}" "${extra[@]}" -timeout=20 -print_final_stats=1 \
 		-close_fd_mask=2 -artifact_prefix="$art/" "$work" "$corpus") >"$log" 2>&1 || rc=$?
-	execs=$(grep -h 'stat::number_of_executed_units' "$log" "$work"/../fuzz-*.log 2>/dev/null |
-		awk '{s += $2} END {print s + 0}')
-	speed=$(grep -h 'stat::average_exec_per_sec' "$log" | awk '{print $2}' | tail -1)
+	# With --jobs, each worker logs to fuzz-N.log in the directory libFuzzer ran in.
+	execs=$({ cat "$log"; cat "$work"/../fuzz-[0-9]*.log 2>/dev/null || true; } |
+		awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}')
+	speed=$(awk '/stat::average_exec_per_sec/ {v = $2} END {print v}' "$log")
 	if [ "$rc" != 0 ] || [ -n "$(find "$art" -type f -print -quit)" ]; then
 		result="CRASH (rc $rc, see $art and $log)"
 		failed=1
