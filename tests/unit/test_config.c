@@ -16,6 +16,8 @@ static int load(const char *text, struct config *c, char *why, size_t len)
 	close(fd);
 	config_init(c);
 	r = config_load_file(c, path, why, len);
+	if (!r)
+		r = config_resolve_paths(c, why, len);
 	unlink(path);
 	return r;
 }

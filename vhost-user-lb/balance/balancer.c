@@ -124,6 +124,26 @@ static void sync_workers(struct balancer *b)
 	}
 }
 
+/**
+ * balancer_set_cpus() - run workers on @cpus (NULL: every CPU the daemon may use) from now on.
+ * Workers on CPUs no longer wanted retire once the next plan has moved their queues away.
+ * Context: control thread.
+ */
+void balancer_set_cpus(struct balancer *b, const int *cpus, unsigned int ncpus)
+{
+	cpu_set_t want;
+
+	CPU_ZERO(&want);
+	for (unsigned int i = 0; cpus && i < ncpus; i++)
+		CPU_SET(cpus[i], &want);
+	if (b->fixed_cpus == !!cpus && (!cpus || CPU_EQUAL(&want, &b->wanted)))
+		return;
+	b->fixed_cpus = cpus != NULL;
+	b->wanted = want;
+	balancer_changed(b, "worker CPUs reconfigured");
+	sync_workers(b);
+}
+
 static void measure(struct balancer *b, uint64_t elapsed)
 {
 	struct dp_port_set *set = b->dp->ports;

@@ -52,5 +52,6 @@ int balancer_new(struct dp *dp, struct evloop *loop, const int *cpus, unsigned i
 		 struct balancer **ret);
 void balancer_free(struct balancer *b);
 void balancer_changed(struct balancer *b, const char *why);
+void balancer_set_cpus(struct balancer *b, const int *cpus, unsigned int ncpus);
 
 #endif

@@ -28,7 +28,13 @@ static void usage(FILE *out)
 		"  stats [NAME] [--watch [SECS]]                per-port and per-queue counters\n"
 		"  fdb                                          learned MAC addresses\n"
 		"  workers                                      datapath workers: CPU, load, queues\n"
-		"  placement                                    which worker drains which queue, and the last moves\n\n"
+		"  reload                                       re-read the config file (as SIGHUP)\n"
+		"  placement                                    which worker drains which queue, and the last moves\n"
+		"  vf list [PF]                                 SR-IOV VFs: IOMMU group, owner, rates\n"
+		"  vf assign PF VF VM [--min MBPS] [--max MBPS] give a VF to a VM, with its rate guarantee\n"
+		"  vf release PF VF\n"
+		"  vf rate PF VF [--min MBPS] [--max MBPS]\n"
+		"  vf irq DEV [VECTOR CPULIST]                  a NIC's queue IRQs; or set one's affinity\n\n"
 		"  -s, --socket PATH   control socket (default " VHOST_LB_DEFAULT_SOCKET_DIR "/ctl.sock)\n"
 		"  -j, --json          print the daemon's JSON answer\n");
 }
@@ -304,6 +310,100 @@ static int cmd_port(int fd, int argc, char **argv)
 	return rc;
 }
 
+static void print_vfs(struct json_object *reply)
+{
+	struct json_object *vs = arr(reply, "vfs");
+
+	printf("%-13s %-3s %-13s %-10s %-9s %5s %4s %-12s %8s %8s  (via %s)\n", "PF", "VF", "PCI", "IFNAME",
+	       "DRIVER", "GROUP", "ISOL", "VM", "MIN_MBPS", "MAX_MBPS", s(reply, "backend"));
+	for (size_t i = 0; vs && i < json_object_array_length(vs); i++) {
+		struct json_object *v = json_object_array_get_idx(vs, i);
+
+		printf("%-13s %-3s %-13s %-10s %-9s %5s %4s %-12s %8s %8s\n", s(v, "pf"), s(v, "vf"),
+		       s(v, "pci"), s(v, "ifname"), s(v, "driver"), s(v, "iommu_group"),
+		       json_object_get_boolean(json_object_object_get(v, "isolated")) ? "yes" : "no",
+		       *s(v, "vm") ? s(v, "vm") : "-", s(v, "min_tx_rate"), s(v, "max_tx_rate"));
+	}
+}
+
+static void print_irqs(struct json_object *reply)
+{
+	struct json_object *is = arr(reply, "irqs");
+
+	printf("%-6s %-5s %-24s %-12s %s  (via %s)\n", "VECTOR", "IRQ", "NAME", "AFFINITY", "EFFECTIVE",
+	       s(reply, "backend"));
+	for (size_t i = 0; is && i < json_object_array_length(is); i++) {
+		struct json_object *q = json_object_array_get_idx(is, i);
+
+		printf("%-6s %-5s %-24s %-12s %s\n", s(q, "index"), s(q, "irq"), s(q, "name"),
+		       s(q, "affinity"), s(q, "effective"));
+	}
+}
+
+static void print_backend(struct json_object *reply)
+{
+	printf("done (via %s%s%s)\n", s(reply, "backend"), *s(reply, "rate_mode") ? ", rates " : "",
+	       s(reply, "rate_mode"));
+}
+
+/* Parses --min/--max into @req; returns false on an unknown argument. */
+static bool rate_opts(struct json_object *req, int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (i + 1 < argc && strcmp(argv[i], "--min") == 0)
+			json_object_object_add(req, "min_mbps", json_object_new_int(atoi(argv[++i])));
+		else if (i + 1 < argc && strcmp(argv[i], "--max") == 0)
+			json_object_object_add(req, "max_mbps", json_object_new_int(atoi(argv[++i])));
+		else
+			return false;
+	}
+	return true;
+}
+
+static int cmd_vf(int fd, int argc, char **argv)
+{
+	struct json_object *req = NULL;
+	void (*print)(struct json_object *) = print_backend;
+	const char *sub = argc ? argv[0] : "";
+	int rc;
+
+	if (strcmp(sub, "list") == 0 && argc <= 2) {
+		req = req_new("vf-list");
+		if (argc == 2)
+			json_object_object_add(req, "pf", json_object_new_string(argv[1]));
+		print = print_vfs;
+	} else if ((strcmp(sub, "release") == 0 && argc == 3) ||
+		   ((strcmp(sub, "assign") == 0 && argc >= 4) || (strcmp(sub, "rate") == 0 && argc >= 3))) {
+		bool assign = strcmp(sub, "assign") == 0;
+
+		req = req_new(assign ? "vf-assign" : sub[0] == 'r' && sub[1] == 'e' ? "vf-release" : "vf-rate");
+		json_object_object_add(req, "pf", json_object_new_string(argv[1]));
+		json_object_object_add(req, "vf", json_object_new_int(atoi(argv[2])));
+		if (assign)
+			json_object_object_add(req, "vm", json_object_new_string(argv[3]));
+		if (!rate_opts(req, argc - (assign ? 4 : 3), argv + (assign ? 4 : 3))) {
+			json_object_put(req);
+			usage(stderr);
+			return 2;
+		}
+	} else if (strcmp(sub, "irq") == 0 && (argc == 2 || argc == 4)) {
+		req = req_new(argc == 2 ? "vf-irq" : "vf-irq-set");
+		json_object_object_add(req, "dev", json_object_new_string(argv[1]));
+		if (argc == 4) {
+			json_object_object_add(req, "index", json_object_new_int(atoi(argv[2])));
+			json_object_object_add(req, "cpus", json_object_new_string(argv[3]));
+		} else {
+			print = print_irqs;
+		}
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	rc = run(fd, req, print);
+	json_object_put(req);
+	return rc;
+}
+
 static int cmd_stats(int fd, int argc, char **argv)
 {
 	struct json_object *req = req_new("stats");
@@ -370,8 +470,11 @@ int main(int argc, char **argv)
 		rc = cmd_port(fd, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "stats") == 0) {
 		rc = cmd_stats(fd, argc - 1, argv + 1);
+	} else if (strcmp(argv[0], "vf") == 0) {
+		rc = cmd_vf(fd, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "fdb") == 0 ||
-		   strcmp(argv[0], "workers") == 0 || strcmp(argv[0], "placement") == 0) {
+		   strcmp(argv[0], "workers") == 0 || strcmp(argv[0], "placement") == 0 ||
+		   strcmp(argv[0], "reload") == 0) {
 		static const struct {
 			const char *name;
 			void (*print)(struct json_object *);
@@ -380,6 +483,7 @@ int main(int argc, char **argv)
 			{ "fdb", print_fdb },
 			{ "workers", print_workers },
 			{ "placement", print_placement },
+			{ "reload", NULL },
 		};
 
 		rc = 2;

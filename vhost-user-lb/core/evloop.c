@@ -17,11 +17,13 @@ struct ev_source {
 	ev_timer_fn timer_fn;
 	void *opaque;
 	struct ev_source *next_dead;
+	struct ev_source *prev, *next;   /* every live source, so evloop_free() can free them */
 };
 
 struct evloop {
 	int epfd;
 	bool quit;
+	struct ev_source *live;
 	struct ev_source *dead;   /* removed during dispatch; freed after it */
 };
 
@@ -50,10 +52,13 @@ static void reap(struct evloop *l)
 	}
 }
 
+/* Frees every source still registered: their owners are gone by now. */
 void evloop_free(struct evloop *l)
 {
 	if (!l)
 		return;
+	while (l->live)
+		evloop_remove(l->live);
 	reap(l);
 	close_fd(&l->epfd);
 	free(l);
@@ -65,6 +70,10 @@ static int add(struct evloop *l, struct ev_source *s, uint32_t events)
 
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0)
 		return -errno;
+	s->next = l->live;
+	if (l->live)
+		l->live->prev = s;
+	l->live = s;
 	return 0;
 }
 
@@ -132,6 +141,12 @@ void evloop_remove(struct ev_source *s)
 	(void)epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->fd, NULL);
 	if (s->is_timer)
 		close_fd(&s->fd);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->loop->live = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	s->dead = true;
 	s->next_dead = s->loop->dead;
 	s->loop->dead = s;

@@ -14,7 +14,9 @@
 #include "build-config.h"
 #include "core/log.h"
 #include "balance/balancer.h"
+#include "ctl/ctl_internal.h"
 #include "daemon/daemon.h"
+#include "daemon/handover.h"
 
 /* Limits a misbehaving client cannot push past. */
 #define CTL_MAX_CLIENTS 32
@@ -38,9 +40,7 @@ struct ctl_server {
 	unsigned int nclients;
 };
 
-static struct json_object *error_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static struct json_object *error_reply(const char *fmt, ...)
+struct json_object *ctl_error_reply(const char *fmt, ...)
 {
 	struct json_object *o = json_object_new_object();
 	char msg[256];
@@ -54,7 +54,7 @@ static struct json_object *error_reply(const char *fmt, ...)
 	return o;
 }
 
-static struct json_object *ok_reply(void)
+struct json_object *ctl_ok_reply(void)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -62,7 +62,7 @@ static struct json_object *ok_reply(void)
 	return o;
 }
 
-static const char *get_str(struct json_object *req, const char *key)
+const char *ctl_get_str(struct json_object *req, const char *key)
 {
 	struct json_object *v;
 
@@ -78,7 +78,7 @@ static void add_u64(struct json_object *o, const char *key, uint64_t v)
 
 static struct json_object *cmd_status(struct daemon *d, struct json_object *req)
 {
-	struct json_object *o = ok_reply();
+	struct json_object *o = ctl_ok_reply();
 
 	(void)req;
 	json_object_object_add(o, "version", json_object_new_string(VHOST_LB_VERSION));
@@ -91,33 +91,33 @@ static struct json_object *cmd_status(struct daemon *d, struct json_object *req)
 
 static struct json_object *cmd_port_add(struct daemon *d, struct json_object *req)
 {
-	const char *name = get_str(req, "name"), *path = get_str(req, "path");
-	const char *mode = get_str(req, "mode"), *group = get_str(req, "group");
-	const char *perm = get_str(req, "perm");
+	const char *name = ctl_get_str(req, "name"), *path = ctl_get_str(req, "path");
+	const char *mode = ctl_get_str(req, "mode"), *group = ctl_get_str(req, "group");
+	const char *perm = ctl_get_str(req, "perm");
 	struct json_object *q;
 	struct port_spec spec;
 	char text[600], why[256];
 	int r;
 
 	if (!name)
-		return error_reply("port-add needs \"name\"");
+		return ctl_error_reply("port-add needs \"name\"");
 	snprintf(text, sizeof(text), "%s%s%s%s%s", name, path ? ",path=" : "", path ? path : "",
 		 mode ? ",mode=" : "", mode ? mode : "");
 	r = port_spec_parse(text, d->socket_dir, &spec, why, sizeof(why));
 	if (r)
-		return error_reply("%s", why);
+		return ctl_error_reply("%s", why);
 	if (json_object_object_get_ex(req, "queues", &q)) {
 		int64_t n = json_object_get_int64(q);
 
 		if (!json_object_is_type(q, json_type_int) || n < 1 || n > VU_MAX_QUEUE_PAIRS)
-			return error_reply("queues must be 1..%d", VU_MAX_QUEUE_PAIRS);
+			return ctl_error_reply("queues must be 1..%d", VU_MAX_QUEUE_PAIRS);
 		spec.queues = (unsigned int)n;
 	}
 	if (group) {
 		struct group *g = getgrnam(group);
 
 		if (!g)
-			return error_reply("no group '%s'", group);
+			return ctl_error_reply("no group '%s'", group);
 		spec.group = g->gr_gid;
 	}
 	if (perm) {
@@ -125,14 +125,14 @@ static struct json_object *cmd_port_add(struct daemon *d, struct json_object *re
 		unsigned long m = strtoul(perm, &end, 8);
 
 		if (*end || m > 0777)
-			return error_reply("perm must be octal, like \"0660\"");
+			return ctl_error_reply("perm must be octal, like \"0660\"");
 		spec.perm = (mode_t)m;
 	}
 	r = port_add(d, &spec, why, sizeof(why));
 	if (r)
-		return error_reply("%s", *why ? why : strerror(-r));
+		return ctl_error_reply("%s", *why ? why : strerror(-r));
 	{
-		struct json_object *o = ok_reply();
+		struct json_object *o = ctl_ok_reply();
 
 		json_object_object_add(o, "path", json_object_new_string(spec.path));
 		return o;
@@ -141,13 +141,13 @@ static struct json_object *cmd_port_add(struct daemon *d, struct json_object *re
 
 static struct json_object *cmd_port_del(struct daemon *d, struct json_object *req)
 {
-	const char *name = get_str(req, "name");
+	const char *name = ctl_get_str(req, "name");
 
 	if (!name)
-		return error_reply("port-del needs \"name\"");
+		return ctl_error_reply("port-del needs \"name\"");
 	if (port_del(d, name))
-		return error_reply("no port '%s'", name);
-	return ok_reply();
+		return ctl_error_reply("no port '%s'", name);
+	return ctl_ok_reply();
 }
 
 static struct json_object *port_summary(const struct port *p)
@@ -166,7 +166,7 @@ static struct json_object *port_summary(const struct port *p)
 
 static struct json_object *cmd_port_list(struct daemon *d, struct json_object *req)
 {
-	struct json_object *o = ok_reply(), *arr = json_object_new_array();
+	struct json_object *o = ctl_ok_reply(), *arr = json_object_new_array();
 
 	(void)req;
 	for (struct port *p = d->ports; p; p = p->next)
@@ -229,6 +229,7 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 	add_u64(o, "rx_bytes", in.bytes);
 	add_u64(o, "tx_packets", out.packets);
 	add_u64(o, "tx_bytes", out.bytes);
+	json_object_object_add(o, "rings_broken", json_object_new_boolean(__atomic_load_n(&p->dp->broken, __ATOMIC_RELAXED)));
 	add_u64(o, "rx_interrupts", in.calls);
 	add_u64(o, "tx_interrupts", out.calls);
 	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
@@ -252,6 +253,17 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 		add_u64(q, "drops", drops_total(&vq->stats));
 		add_u64(q, "interrupts", __atomic_load_n(&vq->stats.calls, __ATOMIC_RELAXED));
 		json_object_object_add(q, "worker", json_object_new_int(vq->worker));
+		if (vq->ready) {
+			/* The ring as the guest sees it: what an operator needs to tell a stuck guest
+			 * (avail not moving) from a stuck switch (last_avail behind avail). */
+			const struct vring *vr = &vq->ring;
+
+			add_u64(q, "avail_idx", __atomic_load_n(&vr->avail->idx, __ATOMIC_RELAXED));
+			add_u64(q, "last_avail_idx", vr->last_avail_idx);
+			add_u64(q, "used_idx", __atomic_load_n(&vr->used->idx, __ATOMIC_RELAXED));
+			add_u64(q, "used_flags", __atomic_load_n(&vr->used->flags, __ATOMIC_RELAXED));
+			add_u64(q, "avail_flags", __atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED));
+		}
 		json_object_array_add(queues, q);
 	}
 	json_object_object_add(o, "queues", queues);
@@ -260,12 +272,12 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 
 static struct json_object *cmd_stats(struct daemon *d, struct json_object *req)
 {
-	const char *name = get_str(req, "name");
+	const char *name = ctl_get_str(req, "name");
 	struct json_object *o, *arr;
 
 	if (name && !port_find(d, name))
-		return error_reply("no port '%s'", name);
-	o = ok_reply();
+		return ctl_error_reply("no port '%s'", name);
+	o = ctl_ok_reply();
 	arr = json_object_new_array();
 	for (struct port *p = d->ports; p; p = p->next)
 		if (!name || strcmp(name, p->spec.name) == 0)
@@ -295,7 +307,7 @@ static void collect_fdb(const struct fdb_entry *e, void *opaque)
 
 static struct json_object *cmd_fdb(struct daemon *d, struct json_object *req)
 {
-	struct json_object *o = ok_reply();
+	struct json_object *o = ctl_ok_reply();
 	struct fdb_collect fc = { json_object_new_array(), time_ns_mono() / 1000000000ull };
 
 	(void)req;
@@ -306,7 +318,7 @@ static struct json_object *cmd_fdb(struct daemon *d, struct json_object *req)
 
 static struct json_object *cmd_workers(struct daemon *d, struct json_object *req)
 {
-	struct json_object *o = ok_reply(), *arr = json_object_new_array();
+	struct json_object *o = ctl_ok_reply(), *arr = json_object_new_array();
 
 	(void)req;
 	dp_foreach_worker(d->dp, w) {
@@ -316,6 +328,11 @@ static struct json_object *cmd_workers(struct daemon *d, struct json_object *req
 		json_object_object_add(e, "cpu", json_object_new_int(w->cpu));
 		add_u64(e, "load_permille", d->bal->worker_load[w->id]);
 		add_u64(e, "queues", w->nqueues);
+		{
+			const struct dp_poll_list *pl = rcu_dereference(w->plist);
+
+			add_u64(e, "polled", pl ? pl->n : 0);
+		}
 		json_object_object_add(e, "retiring", json_object_new_boolean(d->bal->retiring[w->id]));
 		add_u64(e, "loops", __atomic_load_n(&w->stats.loops, __ATOMIC_RELAXED));
 		add_u64(e, "sleeps", __atomic_load_n(&w->stats.sleeps, __ATOMIC_RELAXED));
@@ -327,7 +344,7 @@ static struct json_object *cmd_workers(struct daemon *d, struct json_object *req
 
 static struct json_object *cmd_placement(struct daemon *d, struct json_object *req)
 {
-	struct json_object *o = ok_reply(), *arr = json_object_new_array(), *hist;
+	struct json_object *o = ctl_ok_reply(), *arr = json_object_new_array(), *hist;
 	struct balancer *b = d->bal;
 
 	(void)req;
@@ -372,6 +389,16 @@ static struct json_object *cmd_placement(struct daemon *d, struct json_object *r
 	return o;
 }
 
+static struct json_object *cmd_reload(struct daemon *d, struct json_object *req)
+{
+	char why[512];
+
+	(void)req;
+	if (daemon_reload(d, why, sizeof(why)))
+		return ctl_error_reply("%s", why);
+	return ctl_ok_reply();
+}
+
 static const struct {
 	const char *name;
 	struct json_object *(*fn)(struct daemon *d, struct json_object *req);
@@ -384,6 +411,13 @@ static const struct {
 	{ "fdb", cmd_fdb },
 	{ "workers", cmd_workers },
 	{ "placement", cmd_placement },
+	{ "reload", cmd_reload },
+	{ "vf-list", ctl_cmd_vf_list },
+	{ "vf-assign", ctl_cmd_vf_assign },
+	{ "vf-release", ctl_cmd_vf_release },
+	{ "vf-rate", ctl_cmd_vf_rate },
+	{ "vf-irq", ctl_cmd_vf_irq },
+	{ "vf-irq-set", ctl_cmd_vf_irq_set },
 };
 
 /**
@@ -397,22 +431,22 @@ struct json_object *ctl_handle_request(struct daemon *d, const char *line, size_
 	const char *cmd;
 
 	if (!tok)
-		return error_reply("out of memory");
+		return ctl_error_reply("out of memory");
 	req = json_tokener_parse_ex(tok, line, (int)len);
 	if (!req || json_tokener_get_error(tok) != json_tokener_success ||
 	    !json_object_is_type(req, json_type_object)) {
 		json_tokener_free(tok);
 		json_object_put(req);
-		return error_reply("request is not a JSON object");
+		return ctl_error_reply("request is not a JSON object");
 	}
 	json_tokener_free(tok);
-	cmd = get_str(req, "cmd");
+	cmd = ctl_get_str(req, "cmd");
 	reply = NULL;
 	for (size_t i = 0; cmd && i < ARRAY_SIZE(commands); i++)
 		if (strcmp(cmd, commands[i].name) == 0)
 			reply = commands[i].fn(d, req);
 	if (!reply)
-		reply = cmd ? error_reply("unknown command '%s'", cmd) : error_reply("no \"cmd\"");
+		reply = cmd ? ctl_error_reply("unknown command '%s'", cmd) : ctl_error_reply("no \"cmd\"");
 	json_object_put(req);
 	return reply;
 }
@@ -456,6 +490,18 @@ static int send_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+static bool is_handover(const char *line, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *req = tok ? json_tokener_parse_ex(tok, line, (int)len) : NULL;
+	bool yes = req && json_object_is_type(req, json_type_object) && ctl_get_str(req, "cmd") &&
+		   strcmp(ctl_get_str(req, "cmd"), "handover") == 0;
+
+	json_object_put(req);
+	json_tokener_free(tok);
+	return yes;
+}
+
 static void client_on_event(struct ev_source *src, int fd, uint32_t events, void *opaque)
 {
 	struct ctl_client *c = opaque;
@@ -474,6 +520,13 @@ static void client_on_event(struct ev_source *src, int fd, uint32_t events, void
 	c->len += (size_t)n;
 	while ((nl = memchr(c->buf, '\n', c->len))) {
 		size_t line_len = (size_t)(nl - c->buf);
+
+		/* The hand-over takes over this connection for its own wire format. */
+		if (is_handover(c->buf, line_len)) {
+			(void)handover_give(c->srv->d, fd);
+			client_free(c);
+			return;
+		}
 		struct json_object *reply = ctl_handle_request(c->srv->d, c->buf, line_len);
 		const char *text = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
 		int r = send_all(fd, text, strlen(text));
@@ -556,6 +609,31 @@ int ctl_server_new(struct daemon *d, const char *path, struct ctl_server **ret)
 	return 0;
 }
 
+/* Serves the listening socket @fd handed over by a previous daemon process. */
+int ctl_server_adopt(struct daemon *d, int fd, const char *path, struct ctl_server **ret)
+{
+	struct ctl_server *srv = calloc(1, sizeof(*srv));
+	int r;
+
+	if (!srv)
+		return -ENOMEM;
+	srv->d = d;
+	srv->fd = fd;
+	snprintf(srv->path, sizeof(srv->path), "%s", path);
+	r = evloop_add_fd(d->loop, fd, EPOLLIN, listen_on_event, srv, &srv->src);
+	if (r) {
+		free(srv);
+		return r;
+	}
+	*ret = srv;
+	return 0;
+}
+
+int ctl_server_fd(const struct ctl_server *srv)
+{
+	return srv->fd;
+}
+
 void ctl_server_free(struct ctl_server *srv)
 {
 	if (!srv)
@@ -564,6 +642,8 @@ void ctl_server_free(struct ctl_server *srv)
 		client_free(srv->clients);
 	evloop_remove(srv->src);
 	close(srv->fd);
-	(void)unlink(srv->path);
+	if (!srv->d->handed_over)
+		(void)unlink(srv->path);
+	ctl_vf_close();
 	free(srv);
 }

@@ -12,6 +12,8 @@ struct daemon;
 struct ctl_server;
 
 int ctl_server_new(struct daemon *d, const char *path, struct ctl_server **ret);
+int ctl_server_adopt(struct daemon *d, int fd, const char *path, struct ctl_server **ret);
+int ctl_server_fd(const struct ctl_server *c);
 void ctl_server_free(struct ctl_server *c);
 
 /* Pure request handling, separate from the socket so it can be tested and fuzzed. */

@@ -114,6 +114,21 @@ static int set_daemon_key(struct config *c, const char *key, const char *val, ch
 			return -EINVAL;
 		}
 		c->workers_pinned = true;
+	} else if (strcmp(key, "metrics-socket") == 0) {
+		if (!*val || strlen(val) >= sizeof(c->metrics_path)) {
+			WHY("metrics-socket: path empty or too long");
+			return -EINVAL;
+		}
+		strcpy(c->metrics_path, val);
+	} else if (strcmp(key, "metrics-port") == 0) {
+		char *end;
+		long port = strtol(val, &end, 10);
+
+		if (*end || port < 0 || port > 65535) {
+			WHY("metrics-port: '%s' is not a TCP port (0 turns it off)", val);
+			return -EINVAL;
+		}
+		c->metrics_port = (int)port;
 	} else if (strcmp(key, "log-level") == 0) {
 		if (log_level_parse(val, &c->log_level)) {
 			WHY("log-level: '%s' is not one of error, warn, info, debug", val);
@@ -177,17 +192,35 @@ static int set_port_key(struct port_spec *s, const char *key, const char *val, c
 	return 0;
 }
 
+/* A port without a path gets one in the socket directory, once that is final. */
 static int finish_port(struct config *c, struct port_spec *s, bool *open, char *why, size_t why_len)
 {
+	(void)why;
+	(void)why_len;
 	if (!*open)
 		return 0;
 	*open = false;
-	if (!s->path[0] &&
-	    snprintf(s->path, sizeof(s->path), "%s/%s.sock", c->socket_dir, s->name) >= (int)sizeof(s->path)) {
-		WHY("port '%s': socket path too long", s->name);
-		return -EINVAL;
-	}
 	return config_add_port(c, s);
+}
+
+/**
+ * config_resolve_paths() - give ports declared without a path DIR/NAME.sock.
+ * Called once the socket directory is final (the command line overrides the file).
+ */
+int config_resolve_paths(struct config *c, char *why, size_t why_len)
+{
+	for (unsigned int i = 0; i < c->nports; i++) {
+		struct port_spec *s = &c->ports[i];
+
+		if (s->path[0])
+			continue;
+		if (snprintf(s->path, sizeof(s->path), "%s/%s.sock", c->socket_dir, s->name) >=
+		    (int)sizeof(s->path)) {
+			WHY("port '%s': socket path too long", s->name);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 /**

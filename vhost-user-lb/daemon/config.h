@@ -12,6 +12,8 @@
 struct config {
 	char socket_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char metrics_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int metrics_port;                 /* 127.0.0.1:PORT, 0 = off */
 	enum log_level log_level;
 	unsigned int nworkers;
 	int worker_cpus[CONFIG_MAX_WORKERS];
@@ -19,6 +21,7 @@ struct config {
 	unsigned int nports;
 	struct port_spec *ports;
 	char **port_texts;        /* --port SPECs, resolved once socket_dir is known */
+	char config_path[4096];   /* the file read, "" for none: SIGHUP re-reads it */
 	unsigned int nport_texts;
 };
 
@@ -27,5 +30,6 @@ void config_free(struct config *c);
 int config_load_file(struct config *c, const char *path, char *why, size_t why_len);
 int config_parse_cpulist(const char *text, int *cpus, unsigned int max, unsigned int *ret_n);
 int config_add_port(struct config *c, const struct port_spec *spec);
+int config_resolve_paths(struct config *c, char *why, size_t why_len);
 
 #endif

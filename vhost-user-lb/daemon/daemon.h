@@ -23,6 +23,7 @@ struct port_spec {
 	enum port_mode mode;
 	unsigned int queues;
 	gid_t group;          /* (gid_t)-1: leave the socket's group alone */
+	bool from_config;     /* declared in the config file: a reload may change or remove it */
 	mode_t perm;          /* 0: default 0660 */
 };
 
@@ -44,6 +45,7 @@ struct port {
 	bool was_broken;      /* last connection ended because the frontend misbehaved */
 	uint64_t connects;
 	uint64_t broken_count;
+	bool was_ready[VU_MAX_VRINGS];   /* hand-over: rings that ran when it stopped them */
 };
 
 struct daemon {
@@ -56,16 +58,22 @@ struct daemon {
 	uint64_t start_ns;
 	struct ctl_server *ctl;
 	struct balancer *bal;
+	struct metrics_server *metrics;
+	char config_path[4096];
+	bool handed_over;      /* a new process took our ports: exit without touching them */
 };
 
 int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *ret, char *why,
 		    size_t why_len);
 int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t why_len);
 int port_del(struct daemon *d, const char *name);
+int port_restore(struct daemon *d, const struct port_spec *spec, int listen_fd, int conn_fd,
+		 struct port **ret);
 struct port *port_find(struct daemon *d, const char *name);
 const char *port_state(const struct port *p);
 const char *port_mode_name(enum port_mode m);
 void ports_handle_broken(struct daemon *d);
 void ports_free_all(struct daemon *d);
+int daemon_reload(struct daemon *d, char *why, size_t why_len);
 
 #endif

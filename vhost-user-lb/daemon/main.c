@@ -13,8 +13,10 @@
 #include "core/log.h"
 #include "balance/balancer.h"
 #include "ctl/ctl.h"
+#include "ctl/metrics.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/handover.h"
 
 #define FDB_AGE_S 300
 #define FDB_SWEEP_MS 5000
@@ -30,8 +32,12 @@ static void usage(FILE *out)
 		"  -p, --port SPEC        add a port: NAME[,path=PATH][,mode=server|client][,queues=N]\n"
 		"  -w, --workers CPULIST  datapath workers, one pinned to each listed CPU\n"
 		"                         (default: one on each CPU the daemon may run on)\n"
+		"  -m, --metrics PATH     Prometheus text endpoint on this unix socket (default DIR/metrics.sock)\n"
+		"      --metrics-port N   ... and on 127.0.0.1:N (default off)\n"
 		"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 		"      --check-config     parse the configuration and exit\n"
+		"      --takeover         take over the ports of the daemon running on the control\n"
+		"                         socket, without disconnecting its guests (upgrade)\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          the version\n");
 }
@@ -48,6 +54,11 @@ static void on_signal(struct ev_source *src, int fd, uint32_t events, void *opaq
 	if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
 		log_info("signal %u: shutting down", si.ssi_signo);
 		evloop_quit(d->loop);
+	} else if (si.ssi_signo == SIGHUP) {
+		char why[512];
+
+		if (daemon_reload(d, why, sizeof(why)))
+			log_error("reload: %s", why);
 	}
 }
 
@@ -90,7 +101,9 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-enum { OPT_CHECK_CONFIG = 256 };
+enum { OPT_CHECK_CONFIG = 256, OPT_TAKEOVER, OPT_METRICS_PORT };
+
+static bool opt_takeover;
 
 static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 {
@@ -102,19 +115,22 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "takeover", no_argument, NULL, OPT_TAKEOVER },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *config_path = NULL, *socket_dir = NULL, *ctl = NULL, *workers = NULL;
-	const char *level = NULL;
+	const char *level = NULL, *metrics = NULL, *metrics_port = NULL;
 	char why[512];
 	int opt, r;
 
 	c->port_texts = calloc((size_t)argc, sizeof(char *));
 	if (!c->port_texts)
 		return -ENOMEM;
-	while ((opt = getopt_long(argc, argv, "c:d:s:p:w:l:hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:d:s:p:w:l:m:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config_path = optarg; break;
 		case 'd': socket_dir = optarg; break;
@@ -123,6 +139,9 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		case 'w': workers = optarg; break;
 		case 'l': level = optarg; break;
 		case OPT_CHECK_CONFIG: *check_only = true; break;
+		case OPT_TAKEOVER: opt_takeover = true; break;
+		case 'm': metrics = optarg; break;
+		case OPT_METRICS_PORT: metrics_port = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("vhost-user-lb %s\n", VHOST_LB_VERSION); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -143,6 +162,7 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		strcpy(c->socket_dir, socket_dir);
 	}
 	if (config_path) {
+		snprintf(c->config_path, sizeof(c->config_path), "%s", config_path);
 		r = config_load_file(c, config_path, why, sizeof(why));
 		if (r) {
 			fprintf(stderr, "vhost-user-lb: %s\n", why);
@@ -150,6 +170,11 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		}
 		if (socket_dir)
 			strcpy(c->socket_dir, socket_dir);
+		r = config_resolve_paths(c, why, sizeof(why));
+		if (r) {
+			fprintf(stderr, "vhost-user-lb: %s\n", why);
+			return r;
+		}
 	}
 	if (ctl) {
 		if (strlen(ctl) >= sizeof(c->ctl_path)) {
@@ -160,6 +185,25 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 	}
 	if (!c->ctl_path[0])
 		snprintf(c->ctl_path, sizeof(c->ctl_path), "%s/ctl.sock", c->socket_dir);
+	if (metrics) {
+		if (strlen(metrics) >= sizeof(c->metrics_path)) {
+			fprintf(stderr, "vhost-user-lb: metrics socket path too long\n");
+			return -EINVAL;
+		}
+		strcpy(c->metrics_path, metrics);
+	}
+	if (!c->metrics_path[0])
+		snprintf(c->metrics_path, sizeof(c->metrics_path), "%s/metrics.sock", c->socket_dir);
+	if (metrics_port) {
+		char *end;
+		long p = strtol(metrics_port, &end, 10);
+
+		if (*end || p < 0 || p > 65535) {
+			fprintf(stderr, "vhost-user-lb: --metrics-port '%s' is not a TCP port\n", metrics_port);
+			return -EINVAL;
+		}
+		c->metrics_port = (int)p;
+	}
 	if (workers) {
 		if (config_parse_cpulist(workers, c->worker_cpus, CONFIG_MAX_WORKERS, &c->nworkers)) {
 			fprintf(stderr, "vhost-user-lb: --workers '%s' is not a CPU list like 0-1,3\n", workers);
@@ -237,23 +281,45 @@ int main(int argc, char **argv)
 		log_error("cannot set up the event loop");
 		return 1;
 	}
-	r = ctl_server_new(&d, d.ctl_path, &d.ctl);
-	if (r) {
-		log_error("cannot listen on control socket %s: %s", d.ctl_path, strerror(-r));
-		return 1;
+	if (opt_takeover) {
+		int ctl_fd = -1;
+
+		/* The old process's ports and sessions replace the configured ones. */
+		r = handover_take(&d, d.ctl_path, &ctl_fd);
+		if (!r)
+			r = ctl_server_adopt(&d, ctl_fd, d.ctl_path, &d.ctl);
+		if (r) {
+			log_error("take-over failed: %s", strerror(-r));
+			return 1;
+		}
+		cfg.nports = 0;
+	} else {
+		r = ctl_server_new(&d, d.ctl_path, &d.ctl);
+		if (r) {
+			log_error("cannot listen on control socket %s: %s", d.ctl_path, strerror(-r));
+			return 1;
+		}
 	}
+	snprintf(d.config_path, sizeof(d.config_path), "%s", cfg.config_path);
 	for (unsigned int i = 0; i < cfg.nports; i++) {
 		char why[256];
 
+		cfg.ports[i].from_config = true;
 		r = port_add(&d, &cfg.ports[i], why, sizeof(why));
 		if (r) {
 			log_error("port '%s': %s", cfg.ports[i].name, *why ? why : strerror(-r));
 			return 1;
 		}
 	}
+	r = metrics_server_new(&d, cfg.metrics_path, cfg.metrics_port, &d.metrics);
+	if (r) {
+		log_error("cannot serve metrics on %s: %s", cfg.metrics_path, strerror(-r));
+		return 1;
+	}
 	log_info("ready: %u ports, %u workers, control socket %s", d.nports, d.dp->nworkers, d.ctl_path);
 	r = evloop_run(d.loop);
 
+	metrics_server_free(d.metrics);
 	ctl_server_free(d.ctl);
 	ports_free_all(&d);
 	balancer_free(d.bal);

@@ -301,6 +301,70 @@ static int open_listener(struct port *p, char *why, size_t why_len)
 	return 0;
 }
 
+static struct port *port_alloc(struct daemon *d, const struct port_spec *spec)
+{
+	struct port *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->d = d;
+	p->spec = *spec;
+	p->listen_fd = -1;
+	p->conn_fd = -1;
+	if (dp_port_new(spec->name, &p->dp)) {
+		free(p);
+		return NULL;
+	}
+	p->dp->owner = p;
+	return p;
+}
+
+static void port_link(struct daemon *d, struct port *p)
+{
+	(void)dp_port_attach(d->dp, p->dp);
+	p->next = d->ports;
+	d->ports = p;
+	d->nports++;
+}
+
+/**
+ * port_restore() - recreate a port handed over by a previous daemon process, from its
+ * already listening socket and its live frontend connection (either may be -1).
+ * Context: control thread. Takes ownership of the fds on success.
+ */
+int port_restore(struct daemon *d, const struct port_spec *spec, int listen_fd, int conn_fd,
+		 struct port **ret)
+{
+	struct port *p;
+	int r;
+
+	if (port_find(d, spec->name))
+		return -EEXIST;
+	p = port_alloc(d, spec);
+	if (!p)
+		return -ENOMEM;
+	if (listen_fd >= 0) {
+		r = evloop_add_fd(d->loop, listen_fd, EPOLLIN, listen_on_event, p, &p->listen_src);
+		if (r) {
+			free(p->dp);
+			free(p);
+			return r;
+		}
+		p->listen_fd = listen_fd;
+	}
+	port_link(d, p);
+	if (conn_fd >= 0) {
+		r = conn_open(p, conn_fd);
+		if (r)
+			return r;
+		p->connects = 0;
+	} else if (spec->mode == PORT_MODE_CLIENT) {
+		schedule_connect(p);
+	}
+	*ret = p;
+	return 0;
+}
+
 /**
  * port_add() - create a port and start serving its socket.
  * Context: control thread. Return: 0, or -errno with the reason in @why.
@@ -320,19 +384,9 @@ int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t w
 			WHY("socket %s is already port '%s'", spec->path, o->spec.name);
 			return -EEXIST;
 		}
-	p = calloc(1, sizeof(*p));
+	p = port_alloc(d, spec);
 	if (!p)
 		return -ENOMEM;
-	p->d = d;
-	p->spec = *spec;
-	p->listen_fd = -1;
-	p->conn_fd = -1;
-	r = dp_port_new(spec->name, &p->dp);
-	if (r) {
-		free(p);
-		return r;
-	}
-	p->dp->owner = p;
 	if (spec->mode == PORT_MODE_SERVER) {
 		r = open_listener(p, why, why_len);
 		if (r) {
@@ -341,10 +395,7 @@ int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t w
 			return r;
 		}
 	}
-	(void)dp_port_attach(d->dp, p->dp);
-	p->next = d->ports;
-	d->ports = p;
-	d->nports++;
+	port_link(d, p);
 	if (spec->mode == PORT_MODE_CLIENT && try_connect(p) != 0)
 		schedule_connect(p);
 	log_info("port '%s': added, %s socket %s, up to %u queue pairs", spec->name,
@@ -361,7 +412,9 @@ static void port_destroy(struct daemon *d, struct port *p)
 		evloop_remove(p->listen_src);
 	if (p->listen_fd >= 0) {
 		close_fd(&p->listen_fd);
-		(void)unlink(p->spec.path);
+		/* After a hand-over the path belongs to the new process: leave it. */
+		if (!d->handed_over)
+			(void)unlink(p->spec.path);
 	}
 	dp_port_detach(d->dp, p->dp);
 	dp_port_free_rcu(p->dp);

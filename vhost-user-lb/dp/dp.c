@@ -15,6 +15,7 @@ const char *const dp_drop_names[DP_DROP__MAX] = {
 	[DP_DROP_QUEUE_DOWN] = "queue_down",
 	[DP_DROP_TOO_BIG] = "too_big",
 	[DP_DROP_MALFORMED] = "malformed",
+	[DP_DROP_DISABLED] = "ring_disabled",
 };
 
 #define FDB_MAX_ENTRIES 65536
@@ -263,6 +264,8 @@ void dp_vq_quiesce(struct dp *dp, struct dp_port *port, unsigned int idx)
 	else
 		dp_publish_poll_lists(dp);
 	synchronize_rcu();
+	/* A ring restarted later resumes here, not where it first started. */
+	vq->base = vq->ring.last_avail_idx;
 	changed(dp, "queue disabled");
 }
 
@@ -344,7 +347,7 @@ void dp_vq_set_ready(struct dp *dp, struct dp_port *port, unsigned int idx)
 	} else {
 		__atomic_or_fetch(&port->rx_ready_mask, 1u << (idx / 2), __ATOMIC_RELEASE);
 	}
-	changed(dp, "queue enabled");
+	changed(dp, vq->discard ? "queue disabled" : "queue enabled");
 }
 
 static void plist_free_cb(struct rcu_head *head)

@@ -22,6 +22,7 @@
 
 #include "core/rcu.h"
 #include "core/util.h"
+#include "gmem/dlog.h"
 #include "gmem/gmem.h"
 #include "proto/vu_proto.h"
 #include "balance/steer.h"
@@ -33,6 +34,7 @@ enum dp_drop {
 	DP_DROP_QUEUE_DOWN,  /* to guest: no RX queue running */
 	DP_DROP_TOO_BIG,     /* to guest: does not fit the RX buffer / over MTU */
 	DP_DROP_MALFORMED,   /* from guest: runt, bad virtio-net header, chain too long */
+	DP_DROP_DISABLED,    /* from guest: sent on a ring the frontend disabled */
 	DP_DROP__MAX,
 };
 
@@ -52,6 +54,7 @@ struct dp_vq {
 	struct vring ring;
 	int call_fd;
 	bool ready;
+	bool discard;         /* TX ring started but disabled: drain it, forward nothing */
 	int lock;
 	struct dp_vq_stats stats;
 	/* RX interrupt coalescing, under @lock. */
@@ -68,6 +71,8 @@ struct dp_vq {
 	uint64_t bal_last_cycles;  /* balancer: busy_cycles at its last tick */
 	uint32_t bal_load;         /* balancer: permille of a core over the last tick */
 	bool num_set, addr_set, kicked, enabled;
+	bool used_log;        /* SET_VRING_ADDR asked for used-ring logging at used_log_gpa */
+	uint64_t used_log_gpa;
 	uint16_t num;
 	uint16_t base;
 	struct vu_vring_addr addr;
@@ -77,6 +82,7 @@ struct dp_port {
 	struct rcu_head rcu;
 	char name[64];
 	struct gmem_table *mem;          /* RCU */
+	struct dlog *dlog;               /* RCU: set while the frontend migrates (VHOST_F_LOG_ALL) */
 	uint32_t hdr_len;                /* 12 (VERSION_1 or MRG_RXBUF) or 10 */
 	bool mrg_rxbuf;
 	uint32_t max_frame;              /* Ethernet frame without FCS */
@@ -180,6 +186,13 @@ void *dp_worker_main(void *opaque);
 #define dp_foreach_worker(dp, w)                                                   \
 	for (struct dp_worker *w = (dp)->workers; w < (dp)->workers + DP_MAX_WORKERS; w++) \
 		if (w->active)
+
+/* Logs a write to the used ring of @vq (flags, idx, entries, avail_event: a page or two). */
+static inline void dp_log_used(struct dlog *l, const struct dp_vq *vq)
+{
+	if (l && vq->used_log)
+		dlog_mark(l, vq->used_log_gpa, vring_used_bytes(vq->ring.num));
+}
 
 /* A cheap monotonic cycle count for load accounting (the TSC on x86). */
 static inline uint64_t dp_cycles(void)

@@ -110,8 +110,18 @@ static uint32_t flow_hash(const struct dp_pkt *p)
  * is given back (the used entries are not published yet, so rolling the indices back is safe).
  * Return: 0, -ENOBUFS (ring empty), -EMSGSIZE (does not fit), or a ring error.
  */
+static void log_chain(struct dlog *l, const struct vring_chain *c, uint32_t len)
+{
+	for (unsigned int i = 0; i < c->nsegs && len; i++) {
+		uint32_t n = MIN(c->seg[i].len, len);
+
+		dlog_mark(l, c->seg[i].gpa, n);
+		len -= n;
+	}
+}
+
 static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *vr,
-		      const struct gmem_table *mem, int *avail, const struct dp_pkt *p,
+		      const struct gmem_table *mem, struct dlog *dl, int *avail, const struct dp_pkt *p,
 		      const struct vring_chain *src)
 {
 	const uint32_t hdr_len = dst->hdr_len;
@@ -145,6 +155,8 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 		}
 		chain_copy(cur, off, src, p->frame_off + done, n);
 		vring_used_put(vr, cur->head, off + n);
+		if (unlikely(dl))
+			log_chain(dl, cur, off + n);
 		if (nbufs == 0) {
 			first->nsegs = cur->nsegs;
 			memcpy(first->seg, cur->seg, cur->nsegs * sizeof(cur->seg[0]));
@@ -253,6 +265,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 	struct dp_vq *rxq = &dst->vq[2 * q];
 	struct vring *vr = &rxq->ring;
 	const struct gmem_table *mem;
+	struct dlog *dl;
 	uint64_t bytes = 0, delivered = 0, drops[DP_DROP__MAX] = { 0 };
 	bool call = false;
 	int avail;
@@ -264,6 +277,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 		return;
 	}
 	mem = rcu_dereference(dst->mem);
+	dl = rcu_dereference(dst->dlog);
 	avail = vring_avail_pending(vr);
 	if (avail < 0) {
 		spin_unlock(&rxq->lock);
@@ -272,7 +286,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 	}
 	for (unsigned int i = 0; i < cnt; i++) {
 		const struct dp_pkt *p = &s->pkts[idx[i]];
-		int r = rx_put_one(s, dst, vr, mem, &avail, p, &s->tx[idx[i]]);
+		int r = rx_put_one(s, dst, vr, mem, dl, &avail, p, &s->tx[idx[i]]);
 
 		if (likely(r == 0)) {
 			delivered++;
@@ -289,6 +303,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 	}
 	if (delivered) {
 		vring_used_publish(vr);
+		dp_log_used(dl, rxq);
 		stat_add(&rxq->stats.packets, delivered);
 		stat_add(&rxq->stats.bytes, bytes);
 		stat_add(&rxq->stats.batches, 1);
@@ -359,8 +374,15 @@ static void deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, co
 }
 
 /* Reads the virtio-net header and the first bytes of the frame; picks the destination. */
+/* The last destination looked up in this burst: most bursts carry one or few flows. */
+struct dest_cache {
+	uint64_t mac;
+	struct dp_port *port;
+	bool valid;
+};
+
 static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
-		     const struct vring_chain *c, uint64_t now_s)
+		     const struct vring_chain *c, uint64_t now_s, struct dest_cache *dc)
 {
 	uint8_t hdr[VIRTIO_NET_HDR_LEN_V1];
 	uint64_t smac, dmac;
@@ -396,8 +418,14 @@ static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
 	if (p->head[0] & 1) {
 		p->dest = DEST_FLOOD;
 	} else {
-		struct dp_port *d = fdb_lookup_rcu(dp->fdb, dmac);
+		struct dp_port *d;
 
+		if (dc->valid && dc->mac == dmac) {
+			d = dc->port;
+		} else {
+			d = fdb_lookup_rcu(dp->fdb, dmac);
+			*dc = (struct dest_cache){ .mac = dmac, .port = d, .valid = true };
+		}
 		p->dest = d ? d : DEST_FLOOD;
 		if (d == src)
 			p->dest = DEST_NONE;   /* hairpin: the destination is behind the sender */
@@ -430,6 +458,32 @@ static void forward_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *s
 	}
 }
 
+/* A started but disabled TX ring: take its chains and give them back unsent (vhost-user spec). */
+static unsigned int discard_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
+			       struct dp_vq *txq, unsigned int vq_index, unsigned int n)
+{
+	const struct gmem_table *mem = rcu_dereference(src->mem);
+	struct vring *vr = &txq->ring;
+
+	for (unsigned int i = 0; i < n; i++) {
+		int r = vring_pop(vr, mem, false, &s->tx[0]);
+
+		if (r && r != -EMSGSIZE) {
+			dp_port_break(dp, src, vq_index, "invalid TX descriptor chain", r);
+			return i;
+		}
+		vring_used_put(vr, s->tx[0].head, 0);
+	}
+	vring_used_publish(vr);
+	dp_log_used(rcu_dereference(src->dlog), txq);
+	stat_add(&txq->stats.drops[DP_DROP_DISABLED], n);
+	if (vring_need_call(vr) && txq->call_fd >= 0) {
+		stat_add(&txq->stats.calls, 1);
+		(void)eventfd_write(txq->call_fd, 1);
+	}
+	return n;
+}
+
 /**
  * dp_drain_tx() - forward up to one burst from a guest's TX ring.
  * Context: the worker that owns @txq, RCU read side. Return: frames taken from the ring.
@@ -441,6 +495,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 	struct vring *vr = &txq->ring;
 	uint64_t bytes = 0, malformed = 0;
 	int avail = vring_avail_pending(vr);
+	struct dest_cache dc = { .valid = false };
 	unsigned int n, taken = 0;
 	bool call;
 
@@ -450,6 +505,8 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 		return 0;
 	}
 	n = MIN((unsigned int)avail, DP_BURST);
+	if (unlikely(txq->discard))
+		return discard_tx(dp, s, src, txq, vq_index, n);
 	for (; taken < n; taken++) {
 		struct dp_pkt *p = &s->pkts[taken];
 		int r = vring_pop(vr, mem, false, &s->tx[taken]);
@@ -463,7 +520,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			p->drop = DP_DROP_MALFORMED;
 			continue;
 		}
-		classify(dp, src, p, &s->tx[taken], now_s);
+		classify(dp, src, p, &s->tx[taken], now_s, &dc);
 	}
 	forward_burst(dp, s, src, n);
 	for (unsigned int i = 0; i < n; i++) {
@@ -474,6 +531,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			bytes += s->pkts[i].frame_len;
 	}
 	vring_used_publish(vr);
+	dp_log_used(rcu_dereference(src->dlog), txq);
 	call = vring_need_call(vr);
 	stat_add(&txq->stats.packets, n - malformed);
 	stat_add(&txq->stats.bytes, bytes);

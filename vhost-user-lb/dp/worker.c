@@ -51,8 +51,10 @@ static bool arm_kicks(const struct dp_poll_list *pl)
 		const struct dp_poll_item *it = &pl->items[i];
 
 		if (__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) &&
-		    !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED))
+		    !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED)) {
 			pending |= vring_notify_enable(&it->vq->ring);
+			dp_log_used(rcu_dereference(it->port->dlog), it->vq);
+		}
 	}
 	return pending;
 }
@@ -62,8 +64,10 @@ static void disarm_kicks(const struct dp_poll_list *pl)
 	for (unsigned int i = 0; i < pl->n; i++) {
 		const struct dp_poll_item *it = &pl->items[i];
 
-		if (__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE)) {
 			vring_notify_disable(&it->vq->ring);
+			dp_log_used(rcu_dereference(it->port->dlog), it->vq);
+		}
 	}
 }
 

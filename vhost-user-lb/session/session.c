@@ -26,6 +26,7 @@ void session_init(struct session *s, struct dp *dp, struct dp_port *port, int so
 	s->port = port;
 	s->sock = sock;
 	s->max_queue_pairs = MIN(max_queue_pairs ? max_queue_pairs : 1, VU_MAX_QUEUE_PAIRS);
+	s->log_fd = -1;
 	snprintf(s->log_prefix, sizeof(s->log_prefix), "port '%s'", port->name);
 	vu_msg_rx_init(&s->rx);
 }
@@ -44,11 +45,20 @@ static bool has_protocol_feature(const struct session *s, int bit)
  * Without VHOST_USER_F_PROTOCOL_FEATURES a ring runs once it has been kicked; with it, it
  * also waits for SET_VRING_ENABLE (spec: "Ring states").
  */
-static bool vq_should_run(const struct session *s, const struct dp_vq *vq)
+static bool vq_enabled(const struct session *s, const struct dp_vq *vq)
 {
-	bool enabled = has_feature(s, VHOST_USER_F_PROTOCOL_FEATURES) ? vq->enabled : true;
+	return has_feature(s, VHOST_USER_F_PROTOCOL_FEATURES) ? vq->enabled : true;
+}
 
-	return s->port->mem && vq->num_set && vq->addr_set && vq->kicked && enabled;
+/*
+ * A started ring runs even while disabled if it is a TX ring: the spec ("Ring states") wants
+ * its frames processed and discarded, while a disabled RX ring gets no new frames.
+ */
+static bool vq_should_run(const struct session *s, const struct dp_vq *vq, unsigned int idx)
+{
+	if (!(s->port->mem && vq->num_set && vq->addr_set && vq->kicked))
+		return false;
+	return dp_vq_is_tx(idx) || vq_enabled(s, vq);
 }
 
 /* Starts ring @idx when everything it needs is there. Context: control thread, ring quiesced. */
@@ -58,7 +68,7 @@ static int vq_refresh(struct session *s, unsigned int idx)
 	char why[160];
 	int r;
 
-	if (vq->ready || !vq_should_run(s, vq))
+	if (vq->ready || !vq_should_run(s, vq, idx))
 		return 0;
 	if (idx / 2 >= s->max_queue_pairs) {
 		slog(LOG_LVL_ERROR, s, "vq=%u: beyond the %u queue pairs offered", idx, s->max_queue_pairs);
@@ -72,6 +82,7 @@ static int vq_refresh(struct session *s, unsigned int idx)
 	}
 	vring_start(&vq->ring, vq->base, has_feature(s, VIRTIO_RING_F_EVENT_IDX),
 		    has_feature(s, VIRTIO_RING_F_INDIRECT_DESC));
+	vq->discard = !vq_enabled(s, vq);
 	dp_vq_set_ready(s->dp, s->port, idx);
 	slog(LOG_LVL_DEBUG, s, "vq=%u running (size %u, base %u)", idx, vq->num, vq->base);
 	return 0;
@@ -103,6 +114,61 @@ static int h_get_features(struct session *s, struct vu_msg *msg, bool *reply)
 	return 0;
 }
 
+static void dlog_free_cb(struct rcu_head *head)
+{
+	dlog_free(container_of(head, struct dlog, rcu));
+}
+
+/* Workers log while the frontend migrates: LOG_ALL negotiated and a log handed over. */
+static void publish_dlog(struct session *s)
+{
+	struct dlog *want = has_feature(s, VHOST_F_LOG_ALL) ? s->log : NULL;
+
+	if (s->port->dlog != want)
+		rcu_assign_pointer(s->port->dlog, want);
+}
+
+/* Replaces the mapped log; the old one is freed once no worker can be writing to it. */
+static void set_log(struct session *s, struct dlog *next)
+{
+	struct dlog *old = s->log;
+
+	s->log = next;
+	publish_dlog(s);
+	if (old)
+		call_rcu(&old->rcu, dlog_free_cb);
+}
+
+static int h_set_log_base(struct session *s, struct vu_msg *msg, bool *reply)
+{
+	struct dlog *l;
+	char why[160];
+	int r;
+
+	r = dlog_map(&msg->payload.log, msg->fds[0], &l, why, sizeof(why));
+	if (r) {
+		slog(LOG_LVL_ERROR, s, "SET_LOG_BASE: %s", why);
+		return r;
+	}
+	msg->fds[0] = -1;
+	set_log(s, l);
+	slog(LOG_LVL_INFO, s, "dirty log: %llu bytes (covers %llu MiB of guest memory)",
+	     (unsigned long long)l->size, (unsigned long long)(l->size * 8 * 4096 >> 20));
+	/* QEMU waits for an (empty) reply when it hands the log over as a shared fd. */
+	msg->hdr.size = 0;
+	*reply = true;
+	return 0;
+}
+
+static int h_set_log_fd(struct session *s, struct vu_msg *msg, bool *reply)
+{
+	(void)reply;
+	close_fd(&s->log_fd);
+	s->log_fd = msg->fds[0];
+	msg->fds[0] = -1;
+	return 0;
+}
+
 static int h_set_features(struct session *s, struct vu_msg *msg, bool *reply)
 {
 	uint64_t f = msg->payload.u64;
@@ -120,6 +186,9 @@ static int h_set_features(struct session *s, struct vu_msg *msg, bool *reply)
 	s->port->mrg_rxbuf = has_feature(s, VIRTIO_NET_F_MRG_RXBUF);
 	s->port->hdr_len = (has_feature(s, VIRTIO_F_VERSION_1) || s->port->mrg_rxbuf)
 				   ? VIRTIO_NET_HDR_LEN_V1 : VIRTIO_NET_HDR_LEN_LEGACY;
+	publish_dlog(s);
+	if (has_feature(s, VHOST_F_LOG_ALL))
+		slog(LOG_LVL_INFO, s, "migration: dirty-page logging on%s", s->log ? "" : " (no log yet)");
 	return refresh_all(s);
 }
 
@@ -180,6 +249,8 @@ static void reset_device(struct session *s)
 	s->features = 0;
 	s->features_set = false;
 	s->status = 0;
+	set_log(s, NULL);
+	close_fd(&s->log_fd);
 }
 
 static int h_reset_owner(struct session *s, struct vu_msg *msg, bool *reply)
@@ -316,13 +387,16 @@ static int h_set_vring_addr(struct session *s, struct vu_msg *msg, bool *reply)
 	struct dp_vq *vq = &s->port->vq[idx];
 
 	(void)reply;
-	if (msg->payload.addr.flags & (1u << VHOST_VRING_F_LOG)) {
-		slog(LOG_LVL_ERROR, s, "vq=%u: dirty logging asked for but not negotiated", idx);
+	if (msg->payload.addr.flags & ~(1u << VHOST_VRING_F_LOG)) {
+		slog(LOG_LVL_ERROR, s, "vq=%u: unknown SET_VRING_ADDR flags 0x%x", idx,
+		     msg->payload.addr.flags);
 		return -EINVAL;
 	}
 	dp_vq_quiesce(s->dp, s->port, idx);
 	vq->addr = msg->payload.addr;
 	vq->addr_set = true;
+	vq->used_log = msg->payload.addr.flags & (1u << VHOST_VRING_F_LOG);
+	vq->used_log_gpa = msg->payload.addr.log_guest_addr;
 	return vq_refresh(s, idx);
 }
 
@@ -418,8 +492,7 @@ static int h_set_vring_enable(struct session *s, struct vu_msg *msg, bool *reply
 		slog(LOG_LVL_ERROR, s, "vq=%u: SET_VRING_ENABLE %u", idx, on);
 		return -EINVAL;
 	}
-	if (!on)
-		dp_vq_quiesce(s->dp, s->port, idx);
+	dp_vq_quiesce(s->dp, s->port, idx);
 	vq->enabled = on;
 	slog(LOG_LVL_DEBUG, s, "vq=%u %s", idx, on ? "enabled" : "disabled");
 	return vq_refresh(s, idx);
@@ -514,8 +587,8 @@ static const handler_fn handlers[VHOST_USER_REQUEST_MAX] = {
 	[VHOST_USER_REM_MEM_REG] = h_rem_mem_reg,
 	[VHOST_USER_SET_STATUS] = h_set_status,
 	[VHOST_USER_GET_STATUS] = h_get_status,
-	[VHOST_USER_SET_LOG_BASE] = h_unsupported,
-	[VHOST_USER_SET_LOG_FD] = h_unsupported,
+	[VHOST_USER_SET_LOG_BASE] = h_set_log_base,
+	[VHOST_USER_SET_LOG_FD] = h_set_log_fd,
 	[VHOST_USER_SET_BACKEND_REQ_FD] = h_unsupported,
 	[VHOST_USER_IOTLB_MSG] = h_unsupported,
 	[VHOST_USER_SET_VRING_ENDIAN] = h_unsupported,
@@ -555,6 +628,28 @@ static int dispatch(struct session *s, struct vu_msg *msg)
 }
 
 /**
+ * session_replay() - apply a message we built ourselves (state handed over by a previous
+ * daemon process) through the same validation and handlers, without answering the frontend.
+ * Context: control thread. Takes the message's fds. Return: 0 or -errno.
+ */
+int session_replay(struct session *s, struct vu_msg *msg)
+{
+	bool reply = false;
+	char why[160];
+	int r;
+
+	msg->hdr.flags = VHOST_USER_VERSION;
+	r = vu_msg_validate(msg, why, sizeof(why));
+	if (r) {
+		slog(LOG_LVL_ERROR, s, "handed-over state: %s", why);
+	} else {
+		r = handlers[msg->hdr.request] ? handlers[msg->hdr.request](s, msg, &reply) : -ENOTSUP;
+	}
+	vu_msg_close_fds(msg);
+	return r;
+}
+
+/**
  * session_on_readable() - process what the frontend sent.
  * Context: control thread. Return: 0 to keep the connection, -errno to drop it.
  */
@@ -587,6 +682,12 @@ void session_teardown(struct session *s)
 {
 	reset_device(s);
 	__atomic_store_n(&s->port->broken, false, __ATOMIC_RELEASE);
+}
+
+/* Restarts every ring that can run (after a hand-over that did not happen). */
+int session_resume(struct session *s)
+{
+	return refresh_all(s);
 }
 
 bool session_running(const struct session *s)

@@ -23,6 +23,8 @@ struct session {
 	uint8_t status;
 	uint16_t mtu;
 	unsigned int max_queue_pairs;
+	struct dlog *log;            /* mapped by SET_LOG_BASE; published while LOG_ALL is on */
+	int log_fd;                  /* SET_LOG_FD (legacy log eventfd); kept, never written */
 	char log_prefix[96];
 };
 
@@ -31,18 +33,21 @@ struct session {
 	(BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |                     \
 	 BIT_ULL(VIRTIO_RING_F_EVENT_IDX) | BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) |           \
 	 BIT_ULL(VIRTIO_NET_F_MQ) | BIT_ULL(VIRTIO_NET_F_MTU) | BIT_ULL(VIRTIO_F_IN_ORDER) | \
-	 BIT_ULL(VIRTIO_F_ANY_LAYOUT) | BIT_ULL(VHOST_USER_F_PROTOCOL_FEATURES))
+	 BIT_ULL(VIRTIO_F_ANY_LAYOUT) | BIT_ULL(VHOST_USER_F_PROTOCOL_FEATURES) |            \
+	 BIT_ULL(VHOST_F_LOG_ALL))
 
 #define SESSION_PROTOCOL_FEATURES                                                            \
 	(BIT_ULL(VHOST_USER_PROTOCOL_F_MQ) | BIT_ULL(VHOST_USER_PROTOCOL_F_REPLY_ACK) |      \
 	 BIT_ULL(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                \
 	 BIT_ULL(VHOST_USER_PROTOCOL_F_STATUS) | BIT_ULL(VHOST_USER_PROTOCOL_F_NET_MTU) |    \
-	 BIT_ULL(VHOST_USER_PROTOCOL_F_RARP))
+	 BIT_ULL(VHOST_USER_PROTOCOL_F_RARP) | BIT_ULL(VHOST_USER_PROTOCOL_F_LOG_SHMFD))
 
 void session_init(struct session *s, struct dp *dp, struct dp_port *port, int sock,
 		  unsigned int max_queue_pairs);
 int session_on_readable(struct session *s);
+int session_replay(struct session *s, struct vu_msg *msg);
 void session_teardown(struct session *s);
 bool session_running(const struct session *s);
+int session_resume(struct session *s);
 
 #endif

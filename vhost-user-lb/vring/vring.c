@@ -89,7 +89,7 @@ static int map_buffer(struct vring *vr, const struct gmem_table *mem, uint64_t g
 			return -EFAULT;
 		if (out->nsegs == VRING_MAX_SEGS)
 			return -EMSGSIZE;
-		out->seg[out->nsegs++] = (struct vring_seg){ .hva = hva, .len = (uint32_t)piece };
+		out->seg[out->nsegs++] = (struct vring_seg){ .hva = hva, .gpa = gpa, .len = (uint32_t)piece };
 		gpa += piece;
 		left -= piece;
 	}

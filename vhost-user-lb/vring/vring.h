@@ -52,6 +52,7 @@ struct vring_used {
 
 struct vring_seg {
 	uint8_t *hva;
+	uint64_t gpa;        /* for dirty-page logging during migration */
 	uint32_t len;
 };
 

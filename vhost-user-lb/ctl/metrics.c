@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "ctl/metrics.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "balance/balancer.h"
+#include "core/log.h"
+#include "daemon/daemon.h"
+
+struct metrics_server {
+	struct daemon *d;
+	int unix_fd, tcp_fd;
+	struct ev_source *unix_src, *tcp_src;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static void family(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/**
+ * metrics_render() - the exposition, in the Prometheus text format (version 0.0.4).
+ * Port names are restricted to [A-Za-z0-9._-], so label values need no escaping.
+ */
+void metrics_render(struct daemon *d, FILE *out)
+{
+	struct balancer *b = d->bal;
+
+	family(out, "vulb_port_up", "gauge", "1 when the port's frontend has a queue running");
+	for (struct port *p = d->ports; p; p = p->next)
+		fprintf(out, "vulb_port_up{port=\"%s\"} %d\n", p->spec.name,
+			strcmp(port_state(p), "running") == 0);
+
+	static const struct {
+		const char *name, *help;
+		bool tx;
+		size_t off;
+	} port_counters[] = {
+		{ "vulb_port_rx_packets_total", "frames received from the guest", false,
+		  offsetof(struct dp_vq_stats, packets) },
+		{ "vulb_port_rx_bytes_total", "bytes received from the guest", false,
+		  offsetof(struct dp_vq_stats, bytes) },
+		{ "vulb_port_tx_packets_total", "frames delivered to the guest", true,
+		  offsetof(struct dp_vq_stats, packets) },
+		{ "vulb_port_tx_bytes_total", "bytes delivered to the guest", true,
+		  offsetof(struct dp_vq_stats, bytes) },
+		{ "vulb_port_interrupts_total", "interrupts injected into the guest (RX queues)", true,
+		  offsetof(struct dp_vq_stats, calls) },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(port_counters); i++) {
+		family(out, port_counters[i].name, "counter", port_counters[i].help);
+		for (struct port *p = d->ports; p; p = p->next) {
+			struct dp_vq_stats in, outs;
+
+			dp_port_stats(p->dp, &in, &outs);
+			fprintf(out, "%s{port=\"%s\"} %llu\n", port_counters[i].name, p->spec.name,
+				(unsigned long long)*(const uint64_t *)((const char *)(port_counters[i].tx ? &outs : &in) +
+								       port_counters[i].off));
+		}
+	}
+	family(out, "vulb_port_drops_total", "counter", "frames dropped, by reason");
+	for (struct port *p = d->ports; p; p = p->next) {
+		struct dp_vq_stats in, outs;
+
+		dp_port_stats(p->dp, &in, &outs);
+		for (unsigned int r = 0; r < DP_DROP__MAX; r++)
+			fprintf(out, "vulb_port_drops_total{port=\"%s\",reason=\"%s\"} %llu\n", p->spec.name,
+				dp_drop_names[r], (unsigned long long)(in.drops[r] + outs.drops[r]));
+	}
+	family(out, "vulb_port_connects_total", "counter", "frontend connections accepted or made");
+	for (struct port *p = d->ports; p; p = p->next)
+		fprintf(out, "vulb_port_connects_total{port=\"%s\"} %llu\n", p->spec.name,
+			(unsigned long long)p->connects);
+	family(out, "vulb_port_broken_total", "counter", "connections dropped for invalid messages or rings");
+	for (struct port *p = d->ports; p; p = p->next)
+		fprintf(out, "vulb_port_broken_total{port=\"%s\"} %llu\n", p->spec.name,
+			(unsigned long long)p->broken_count);
+
+	family(out, "vulb_queue_packets_total", "counter", "frames through one virtqueue");
+	for (struct port *p = d->ports; p; p = p->next)
+		for (unsigned int q = 0; q < VU_MAX_VRINGS; q++)
+			if (p->dp->vq[q].num_set)
+				fprintf(out, "vulb_queue_packets_total{port=\"%s\",vq=\"%u\",guest_queue=\"%s\"} %llu\n",
+					p->spec.name, q, dp_vq_is_tx(q) ? "tx" : "rx",
+					(unsigned long long)__atomic_load_n(&p->dp->vq[q].stats.packets, __ATOMIC_RELAXED));
+	family(out, "vulb_queue_interrupts_total", "counter", "interrupts injected for one virtqueue");
+	for (struct port *p = d->ports; p; p = p->next)
+		for (unsigned int q = 0; q < VU_MAX_VRINGS; q++)
+			if (p->dp->vq[q].num_set)
+				fprintf(out, "vulb_queue_interrupts_total{port=\"%s\",vq=\"%u\"} %llu\n", p->spec.name, q,
+					(unsigned long long)__atomic_load_n(&p->dp->vq[q].stats.calls, __ATOMIC_RELAXED));
+	family(out, "vulb_queue_load_ratio", "gauge", "share of a core a TX queue used over the last balancer tick");
+	for (struct port *p = d->ports; p; p = p->next)
+		for (unsigned int q = 1; q < VU_MAX_VRINGS; q += 2)
+			if (p->dp->vq[q].ready)
+				fprintf(out, "vulb_queue_load_ratio{port=\"%s\",vq=\"%u\",worker=\"%d\"} %.3f\n",
+					p->spec.name, q, p->dp->vq[q].worker, p->dp->vq[q].bal_load / 1000.0);
+
+	family(out, "vulb_worker_load_ratio", "gauge", "share of its core a worker spent forwarding");
+	dp_foreach_worker(d->dp, w)
+		fprintf(out, "vulb_worker_load_ratio{worker=\"%u\",cpu=\"%d\"} %.3f\n", w->id, w->cpu,
+			b->worker_load[w->id] / 1000.0);
+	family(out, "vulb_worker_queues", "gauge", "TX queues a worker drains");
+	dp_foreach_worker(d->dp, w)
+		fprintf(out, "vulb_worker_queues{worker=\"%u\",cpu=\"%d\"} %u\n", w->id, w->cpu, w->nqueues);
+	family(out, "vulb_worker_sleeps_total", "counter", "times a worker slept waiting for a kick");
+	dp_foreach_worker(d->dp, w)
+		fprintf(out, "vulb_worker_sleeps_total{worker=\"%u\",cpu=\"%d\"} %llu\n", w->id, w->cpu,
+			(unsigned long long)__atomic_load_n(&w->stats.sleeps, __ATOMIC_RELAXED));
+
+	family(out, "vulb_balancer_moves_total", "counter", "queues moved between workers");
+	fprintf(out, "vulb_balancer_moves_total %llu\n", (unsigned long long)b->moves);
+	family(out, "vulb_balancer_replans_total", "counter", "full re-plans after environment changes");
+	fprintf(out, "vulb_balancer_replans_total %llu\n", (unsigned long long)b->replans);
+	family(out, "vulb_fdb_entries", "gauge", "learned MAC addresses");
+	fprintf(out, "vulb_fdb_entries %u\n", __atomic_load_n(&d->dp->fdb->count, __ATOMIC_RELAXED));
+	family(out, "vulb_fdb_learn_refused_total", "counter", "MACs not learned because the table was full");
+	fprintf(out, "vulb_fdb_learn_refused_total %llu\n",
+		(unsigned long long)__atomic_load_n(&d->dp->fdb->learn_refused, __ATOMIC_RELAXED));
+}
+
+/* One request per connection, answered at once: a scraper that stalls gets nothing. */
+static void serve(struct ev_source *src, int fd, uint32_t events, void *opaque)
+{
+	struct metrics_server *m = opaque;
+	char req[1024], *body = NULL, head[160];
+	size_t body_len = 0;
+	ssize_t n;
+	FILE *out;
+	int c;
+
+	(void)src;
+	(void)events;
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	{
+		struct timeval tv = { .tv_sec = 1 };
+
+		(void)setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		(void)setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	n = recv(c, req, sizeof(req) - 1, 0);
+	if (n <= 0) {
+		close(c);
+		return;
+	}
+	req[n] = '\0';
+	if (strncmp(req, "GET /metrics", 12) != 0 && strncmp(req, "GET / ", 6) != 0) {
+		static const char nf[] = "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+
+		(void)send(c, nf, sizeof(nf) - 1, MSG_NOSIGNAL);
+		close(c);
+		return;
+	}
+	out = open_memstream(&body, &body_len);
+	if (out) {
+		metrics_render(m->d, out);
+		fclose(out);
+	}
+	snprintf(head, sizeof(head),
+		 "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: %zu\r\n\r\n",
+		 body_len);
+	if (send(c, head, strlen(head), MSG_NOSIGNAL) > 0 && body)
+		(void)send(c, body, body_len, MSG_NOSIGNAL);
+	free(body);
+	close(c);
+}
+
+/**
+ * metrics_server_new() - listen on @unix_path (if non-NULL) and 127.0.0.1:@tcp_port (if > 0).
+ * Context: control thread.
+ */
+int metrics_server_new(struct daemon *d, const char *unix_path, int tcp_port,
+		       struct metrics_server **ret)
+{
+	struct metrics_server *m = calloc(1, sizeof(*m));
+	int r = 0;
+
+	if (!m)
+		return -ENOMEM;
+	m->d = d;
+	m->unix_fd = m->tcp_fd = -1;
+	if (unix_path) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		if (strlen(unix_path) >= sizeof(sa.sun_path)) {
+			free(m);
+			return -ENAMETOOLONG;
+		}
+		strcpy(sa.sun_path, unix_path);
+		strcpy(m->path, unix_path);
+		(void)unlink(unix_path);
+		m->unix_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (m->unix_fd < 0 || bind(m->unix_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    listen(m->unix_fd, 8) < 0)
+			r = -errno;
+		if (!r)
+			r = evloop_add_fd(d->loop, m->unix_fd, EPOLLIN, serve, m, &m->unix_src);
+	}
+	if (!r && tcp_port > 0) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int one = 1;
+
+		m->tcp_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (m->tcp_fd < 0 || setsockopt(m->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		    bind(m->tcp_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(m->tcp_fd, 8) < 0)
+			r = -errno;
+		if (!r)
+			r = evloop_add_fd(d->loop, m->tcp_fd, EPOLLIN, serve, m, &m->tcp_src);
+	}
+	if (r) {
+		metrics_server_free(m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+void metrics_server_free(struct metrics_server *m)
+{
+	if (!m)
+		return;
+	evloop_remove(m->unix_src);
+	evloop_remove(m->tcp_src);
+	if (m->unix_fd >= 0) {
+		close(m->unix_fd);
+		if (!m->d->handed_over)
+			(void)unlink(m->path);
+	}
+	if (m->tcp_fd >= 0)
+		close(m->tcp_fd);
+	free(m);
+}
