@@ -9,7 +9,8 @@
  * "@@" in the input stands for this process's private socket directory. Sandbox: a request
  * whose "path" (as json-c reads it, the same way the daemon will) is outside that directory or
  * contains "..", is not run: the fuzzer must not create, chmod, connect to or unlink sockets
- * elsewhere on the host. Every reply must be a JSON object with a boolean "ok". After each
+ * elsewhere on the host; nor are vf-assign, vf-release, vf-rate and vf-irq-set, which change
+ * real network devices and IRQ affinities (vf-list and vf-irq, which only read, do run). Every reply must be a JSON object with a boolean "ok". After each
  * input every port is deleted, which must leave no socket file, fd or memory behind.
  */
 #include <sys/stat.h>
@@ -51,11 +52,26 @@ static void init_once(void)
 	d.bal->dp = d.dp;
 	d.bal->loop = d.loop;
 	atexit(cleanup);
+	{
+		/* The VF commands open their netlink socket once and keep it: open it now. */
+		static const char warm[] = "{\"cmd\":\"vf-list\"}";
+
+		json_object_put(ctl_handle_request(&d, warm, sizeof(warm) - 1));
+	}
 	rcu_thread_offline();
 }
 
-/* Same parser, same lookup as the daemon: the sandbox sees the "path" the daemon will use. */
-static bool path_allowed(const char *line, size_t len)
+/*
+ * The VF commands that change the host (VF MAC/VLAN/rate, IRQ affinity) go to the real kernel;
+ * vf-list and vf-irq only read.
+ */
+static bool cmd_allowed(const char *cmd)
+{
+	return strncmp(cmd, "vf-", 3) != 0 || strcmp(cmd, "vf-list") == 0 || strcmp(cmd, "vf-irq") == 0;
+}
+
+/* Same parser, same lookups as the daemon: the sandbox sees the request the daemon will run. */
+static bool request_allowed(const char *line, size_t len)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *req, *v;
@@ -70,6 +86,10 @@ static bool path_allowed(const char *line, size_t len)
 
 		ok = strncmp(p, sandbox, sandbox_len) == 0 && p[sandbox_len] == '/' && !strstr(p, "..");
 	}
+	if (req && json_object_is_type(req, json_type_object) &&
+	    json_object_object_get_ex(req, "cmd", &v) && json_object_is_type(v, json_type_string) &&
+	    !cmd_allowed(json_object_get_string(v)))
+		ok = false;
 	json_object_put(req);
 	json_tokener_free(tok);
 	return ok;
@@ -80,7 +100,7 @@ static void run_line(const char *line, size_t len)
 	struct json_object *reply, *ok;
 	char *exact;
 
-	if (!path_allowed(line, len))
+	if (!request_allowed(line, len))
 		return;
 	exact = malloc(len ? len : 1);
 	if (!exact)

@@ -537,6 +537,9 @@ static void seeds_ctl(void)
 		 "\"queues\":16}\n"
 		 "{\"cmd\":\"port-add\",\"name\":\"cli2\",\"path\":\"@@/none.sock\",\"mode\":\"client\"}\n"
 		 "{\"cmd\":\"stats\"}\n{\"cmd\":\"port-list\"}\n{\"cmd\":\"placement\"}\n");
+	ctl_seed("reload-vf",
+		 "{\"cmd\":\"reload\"}\n{\"cmd\":\"vf-list\"}\n{\"cmd\":\"vf-list\",\"pf\":\"eth0\"}\n"
+		 "{\"cmd\":\"vf-irq\",\"dev\":\"lo\"}\n{\"cmd\":\"vf-irq\"}\n");
 	ctl_seed("errors",
 		 "{\"cmd\":\"nope\"}\n{}\n[1,2]\nnot json\n{\"cmd\":7}\n"
 		 "{\"cmd\":\"port-add\"}\n{\"cmd\":\"port-add\",\"name\":\"a b\"}\n"
