@@ -674,7 +674,7 @@ static void s_tx_frame(struct w *w, unsigned int file, uint16_t slot, uint16_t a
 static void seeds_session(void)
 {
 	struct w w = { .n = 0 };
-	uint8_t f[256];
+	uint8_t f[2048];
 	size_t n;
 	struct m m;
 
@@ -739,6 +739,32 @@ static void seeds_session(void)
 		s_msg(&w, 0, &m, NULL);
 	}
 	save(&w, "fuzz_session", "reconfigure");
+
+	/* Live migration: dirty-page logging on while guest a sends to guest b. */
+	w.n = 0;
+	w8(&w, 0x00);
+	s_qemu_start(&w, 0, FD_MEM256, 256 * 1024);
+	s_qemu_start(&w, 1, FD_MEM64, 64 * 1024);
+	{
+		struct vu_log lg = { 4096, 0x8000 };
+		uint8_t fd64 = FD_MEM64;
+
+		m = msg_u64(VHOST_USER_SET_PROTOCOL_FEATURES, 0x1801d | BIT_ULL(VHOST_USER_PROTOCOL_F_LOG_SHMFD), 0);
+		s_msg(&w, 1, &m, NULL);
+		m = msg_u64(VHOST_USER_SET_FEATURES,
+			    BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |
+			    BIT_ULL(VHOST_USER_F_PROTOCOL_FEATURES) | BIT_ULL(VHOST_F_LOG_ALL), 0);
+		s_msg(&w, 1, &m, NULL);
+		m = msg(VHOST_USER_SET_LOG_BASE, VHOST_USER_NEED_REPLY_MASK, &lg, sizeof(lg), 1);
+		s_msg(&w, 1, &m, &fd64);
+		s_rx_buffers(&w, 1, 4, 0x4000, 1024);
+		n = frame(f, 12, MAC_BCAST, MAC_SRC, 0, 17, 0x0100000a, 68, 67, 1400);
+		s_tx_frame(&w, 0, 0, 0, 0x20000, f, n);
+		s_op(&w, 3, 0);
+		m = msg_state(VHOST_USER_GET_VRING_BASE, 0, 0);
+		s_msg(&w, 1, &m, NULL);
+	}
+	save(&w, "fuzz_session", "migration-log");
 
 	/* Hostile frontends: wrong fds, rings outside memory, a TX descriptor loop. */
 	w.n = 0;
