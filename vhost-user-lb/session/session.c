@@ -680,6 +680,7 @@ int session_on_readable(struct session *s)
 /* Context: control thread. Stops the rings and frees everything the frontend gave us. */
 void session_teardown(struct session *s)
 {
+	vu_msg_close_fds(&s->rx.msg);   /* fds of a message only half received */
 	reset_device(s);
 	__atomic_store_n(&s->port->broken, false, __ATOMIC_RELEASE);
 }
