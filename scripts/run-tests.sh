@@ -74,7 +74,7 @@ fi
 
 asan_suites=()
 for s in "${suites[@]}"; do
-	case $s in unit|protocol) asan_suites+=("$s") ;; esac
+	case $s in unit|protocol|fuzz) asan_suites+=("$s") ;; esac
 done
 if [ ${#asan_suites[@]} -gt 0 ]; then
 	if configure build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
