@@ -184,7 +184,7 @@ done
 # --- the sample config is valid, as shipped and with every example line enabled ------------
 out=$("$D$BINDIR/vhost-user-lb" --check-config -c "$D$SAMPLE" 2>&1) && rc=0 || rc=$?
 check "sample config as shipped passes --check-config ($out)" test "$rc" = 0
-sed -e 's/^#\([a-z-]* = \)/\1/' -e 's/^#\(\[port \)/\1/' "$D$SAMPLE" >"$STAGE/all.conf"
+sed -e 's/^#\([a-z-]* = \)/\1/' -e 's/^#\(\[\(port\|vip\|vm\) \)/\1/' "$D$SAMPLE" >"$STAGE/all.conf"
 getent group libvirt-qemu >/dev/null || sed -i 's/^group = libvirt-qemu/group = root/' "$STAGE/all.conf"
 out=$("$D$BINDIR/vhost-user-lb" --check-config -c "$STAGE/all.conf" 2>&1) && rc=0 || rc=$?
 check "sample config with every example enabled passes --check-config ($out)" \

@@ -331,6 +331,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	(void)services_apply_config(&d, &cfg);
+	config_vms_set(cfg.vms, cfg.nvms);
 	r = vms_start(&d, cfg.libvirt_uri);
 	if (r)
 		log_warn("VM discovery through %s is off: %s", cfg.libvirt_uri, strerror(-r));

@@ -81,6 +81,8 @@ static int reload_apply(struct daemon *d, char *why, size_t why_len)
 			added++;
 	}
 	added -= recreated <= added ? recreated : 0;
+	(void)services_apply_config(d, &c);
+	config_vms_set(c.vms, c.nvms);
 	log_info("reloaded %s: %u ports added, %u removed, %u re-created", d->config_path, added, removed,
 		 recreated);
 	config_free(&c);

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "ctl/ctl_internal.h"
+#include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "disc/disc.h"
 #include "lb/lb.h"
@@ -106,25 +107,37 @@ static void set_active(struct daemon *d, int delta)
 	__atomic_store_n(&d->dp->lb_active, nvips > 0, __ATOMIC_RELEASE);
 }
 
-struct json_object *ctl_cmd_vip_add(struct daemon *d, struct json_object *req)
+static int vip_add(struct daemon *d, const char *text, const char *algo, char *err, size_t len)
 {
-	const char *text = ctl_get_str(req, "vip"), *algo = ctl_get_str(req, "algo");
 	struct lb_vip_spec spec;
 	struct lb_vip *vip;
-	char err[160];
 	int r;
+
+	if (lb_vip_spec_parse(text, &spec, err, len))
+		return -EINVAL;
+	if (algo && *algo && lb_algo_parse(algo, &spec.algo)) {
+		snprintf(err, len, "unknown algorithm '%s' (maglev, least-load, wrr)", algo);
+		return -EINVAL;
+	}
+	r = lb_vip_add(d->lb, &spec, &vip);
+	if (r) {
+		snprintf(err, len, "vip add %s: %s", text, strerror(-r));
+		return r;
+	}
+	set_active(d, 1);
+	log_info("VIP %s added (%s)", text, lb_algo_name(spec.algo));
+	return 0;
+}
+
+struct json_object *ctl_cmd_vip_add(struct daemon *d, struct json_object *req)
+{
+	const char *text = ctl_get_str(req, "vip");
+	char err[160];
 
 	if (!text)
 		return ctl_error_reply("vip-add needs \"vip\" (ADDR:PORT/PROTO[,algo=...])");
-	if (lb_vip_spec_parse(text, &spec, err, sizeof(err)))
+	if (vip_add(d, text, ctl_get_str(req, "algo"), err, sizeof(err)))
 		return ctl_error_reply("%s", err);
-	if (algo && lb_algo_parse(algo, &spec.algo))
-		return ctl_error_reply("unknown algorithm '%s' (maglev, least-load, wrr)", algo);
-	r = lb_vip_add(d->lb, &spec, &vip);
-	if (r)
-		return ctl_error_reply("vip add %s: %s", text, strerror(-r));
-	set_active(d, 1);
-	log_info("VIP %s added (%s)", text, lb_algo_name(spec.algo));
 	return ctl_ok_reply();
 }
 
@@ -164,38 +177,36 @@ static int vm_mac(struct daemon *d, const char *vm, uint8_t mac[6], char *err, s
 	return -ENOENT;
 }
 
-struct json_object *ctl_cmd_vip_backend_add(struct daemon *d, struct json_object *req)
+static int backend_add(struct daemon *d, struct lb_vip *vip, const char *text, const char *vm,
+		       char *err, size_t len)
 {
-	const char *text = ctl_get_str(req, "backend"), *vm = ctl_get_str(req, "vm");
 	struct lb_backend_spec spec;
 	struct lb_backend *be;
-	char err[160];
-	struct lb_vip *vip = find_vip(d, req, err, sizeof(err));
 	int r;
 
-	if (!vip)
-		return ctl_error_reply("%s", err);
-	if (!text)
-		return ctl_error_reply("vip-backend-add needs \"backend\" (mac=..,ip=..[,port=..][,weight=..]; "
-				       "with \"vm\" the MAC may be left out)");
-	if (vm && !strstr(text, "mac=")) {
+	if (vm && *vm && !strstr(text, "mac=")) {
 		uint8_t mac[6];
 		char full[256];
 
-		if (vm_mac(d, vm, mac, err, sizeof(err)))
-			return ctl_error_reply("%s", err);
+		if (vm_mac(d, vm, mac, err, len))
+			return -ENOENT;
 		snprintf(full, sizeof(full), "mac=%02x:%02x:%02x:%02x:%02x:%02x,%s", mac[0], mac[1], mac[2],
 			 mac[3], mac[4], mac[5], text);
-		r = lb_backend_spec_parse(full, &spec, err, sizeof(err));
+		r = lb_backend_spec_parse(full, &spec, err, len);
 	} else {
-		r = lb_backend_spec_parse(text, &spec, err, sizeof(err));
+		r = lb_backend_spec_parse(text, &spec, err, len);
 	}
 	if (r)
-		return ctl_error_reply("%s", err);
+		return -EINVAL;
+	be = lb_backend_find(vip, spec.mac, spec.addr);
+	if (be)
+		return lb_backend_set_weight(d->lb, be, spec.weight);
 	r = lb_backend_add(d->lb, vip, &spec, &be);
-	if (r)
-		return ctl_error_reply("backend add: %s", strerror(-r));
-	if (vm && n_vm_backends < MAX_VM_BACKENDS) {
+	if (r) {
+		snprintf(err, len, "backend add: %s", strerror(-r));
+		return r;
+	}
+	if (vm && *vm && n_vm_backends < MAX_VM_BACKENDS) {
 		const struct disc_vm *v = d->disc ? disc_registry_find_name(disc_snapshot_rcu(d->disc), vm) : NULL;
 
 		snprintf(vm_backends[n_vm_backends].vm, sizeof(vm_backends[0].vm), "%s", vm);
@@ -203,6 +214,22 @@ struct json_object *ctl_cmd_vip_backend_add(struct daemon *d, struct json_object
 		if (v && !v->active)
 			(void)lb_backend_set_up(d->lb, be, false);
 	}
+	return 0;
+}
+
+struct json_object *ctl_cmd_vip_backend_add(struct daemon *d, struct json_object *req)
+{
+	const char *text = ctl_get_str(req, "backend");
+	char err[160];
+	struct lb_vip *vip = find_vip(d, req, err, sizeof(err));
+
+	if (!vip)
+		return ctl_error_reply("%s", err);
+	if (!text)
+		return ctl_error_reply("vip-backend-add needs \"backend\" (mac=..,ip=..[,port=..][,weight=..]; "
+				       "with \"vm\" the MAC may be left out)");
+	if (backend_add(d, vip, text, ctl_get_str(req, "vm"), err, sizeof(err)))
+		return ctl_error_reply("%s", err);
 	return ctl_ok_reply();
 }
 
@@ -263,4 +290,101 @@ struct json_object *ctl_cmd_vip_show(struct daemon *d, struct json_object *req)
 	(void)req;
 	json_object_object_add(o, "lb", lb_show_json(d->lb));
 	return o;
+}
+
+/* VIPs the config file declared at the last start or reload: a reload removes those it lost. */
+static struct config_vip *cfg_vips;
+static unsigned int n_cfg_vips;
+
+static struct lb_vip *vip_by_text(struct daemon *d, const char *text)
+{
+	struct lb_vip_spec spec;
+	char err[128];
+
+	if (lb_vip_spec_parse(text, &spec, err, sizeof(err)))
+		return NULL;
+	return lb_vip_find(d->lb, spec.addr, spec.port, spec.proto);
+}
+
+static const struct config_vip *cfg_find(const struct config_vip *list, unsigned int n, const char *spec)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (strcmp(list[i].spec, spec) == 0)
+			return &list[i];
+	return NULL;
+}
+
+static void drop_missing_backends(struct daemon *d, struct lb_vip *vip, const struct config_vip *old,
+				  const struct config_vip *want)
+{
+	for (unsigned int k = 0; old && k < old->nbackends; k++) {
+		struct lb_backend_spec o;
+		bool kept = false;
+		char err[128];
+
+		if (lb_backend_spec_parse(old->backends[k].spec, &o, err, sizeof(err)))
+			continue;
+		for (unsigned int j = 0; j < want->nbackends && !kept; j++) {
+			struct lb_backend_spec n;
+
+			kept = !lb_backend_spec_parse(want->backends[j].spec, &n, err, sizeof(err)) &&
+			       !memcmp(n.mac, o.mac, 6) && n.addr == o.addr;
+		}
+		if (!kept) {
+			struct lb_backend *be = lb_backend_find(vip, o.mac, o.addr);
+
+			if (be) {
+				forget_backend(be);
+				(void)lb_backend_del(d->lb, be);
+			}
+		}
+	}
+}
+
+/**
+ * services_apply_config() - make the config file's [vip] sections true: add what is new,
+ * remove what the file no longer declares (VIPs and backends), update weights. Services
+ * added through the control socket are left alone.
+ * Context: control thread. Return: 0, or the first error (logged; the rest is still applied).
+ */
+int services_apply_config(struct daemon *d, const struct config *c)
+{
+	struct config_vip *keep;
+	int first = 0;
+
+	for (unsigned int i = 0; i < n_cfg_vips; i++)
+		if (!cfg_find(c->vips, c->nvips, cfg_vips[i].spec)) {
+			struct lb_vip *vip = vip_by_text(d, cfg_vips[i].spec);
+
+			if (vip && lb_vip_del(d->lb, vip) == 0) {
+				set_active(d, -1);
+				log_info("VIP %s removed (no longer in the config file)", cfg_vips[i].spec);
+			}
+		}
+	for (unsigned int i = 0; i < c->nvips; i++) {
+		const struct config_vip *want = &c->vips[i];
+		struct lb_vip *vip = vip_by_text(d, want->spec);
+		char err[192];
+		int r = 0;
+
+		if (!vip) {
+			r = vip_add(d, want->spec, want->algo, err, sizeof(err));
+			vip = r ? NULL : vip_by_text(d, want->spec);
+		} else {
+			drop_missing_backends(d, vip, cfg_find(cfg_vips, n_cfg_vips, want->spec), want);
+		}
+		for (unsigned int k = 0; vip && !r && k < want->nbackends; k++)
+			r = backend_add(d, vip, want->backends[k].spec, want->backends[k].vm, err, sizeof(err));
+		if (r) {
+			log_error("config [vip %s]: %s", want->spec, err);
+			first = first ? first : r;
+		}
+	}
+	keep = c->nvips ? malloc(sizeof(*keep) * c->nvips) : NULL;
+	if (keep)
+		memcpy(keep, c->vips, sizeof(*keep) * c->nvips);
+	free(cfg_vips);
+	cfg_vips = keep;
+	n_cfg_vips = keep ? c->nvips : 0;
+	return first;
 }
