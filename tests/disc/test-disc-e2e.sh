@@ -104,7 +104,10 @@ start_backend() {
 	if [ "$BACKEND" = daemon ]; then
 		"$VHOST_LB_BIN" --socket-dir "$SD" >"$T/backend.log" 2>&1 &
 		BACKEND_PID=$!
-		disc_wait_for "$T/backend.log" '^ready|ready$' 20
+		disc_wait_for "$T/backend.log" '(^| )ready(:|$)' 20
+		# The guest ARPs for 10.99.0.1: as a VIP of the switch's load balancer it is answered
+		# by the switch itself, so the guest gets traffic back with no other guest.
+		"$VHOST_LB_CTL" -s "$SD/ctl.sock" vip add 10.99.0.1:80/tcp
 	else
 		python3 "$SRC/tests/disc/fake-ctl.py" --ctl "$SD/ctl.sock" --log "$T/req.log" \
 			--backend testpmd >"$T/backend.log" 2>&1 &
@@ -187,6 +190,26 @@ if disc_wait_for "$T/console.log" 'tick [0-9]+ tx=[1-9][0-9]* rx=[1-9]' 180; the
 else
 	fail "E1 no guest traffic within 180 s: $(tail -3 "$T/console.log" 2>/dev/null)"
 fi
+if [ "$BACKEND" = daemon ]; then
+	# The daemon's own view: the port names its VM, and `vms` maps the VM to the port.
+	if "$VHOST_LB_CTL" -s "$SD/ctl.sock" --json stats "$NAME" | python3 -c '
+import json, sys
+p = json.load(sys.stdin)["ports"][0]
+sys.exit(0 if p.get("vm") == sys.argv[1] else 1)' "$NAME"; then
+		pass "E1 daemon: port $NAME belongs to VM $NAME"
+	else
+		fail "E1 daemon: port $NAME does not name its VM"
+	fi
+	if "$VHOST_LB_CTL" -s "$SD/ctl.sock" --json vms | python3 -c '
+import json, sys
+vms = {v["name"]: v for v in json.load(sys.stdin)["vms"]}
+v = vms.get(sys.argv[1])
+sys.exit(0 if v and v["state"] == "running" and any(i.get("port") == sys.argv[1] for i in v["interfaces"]) else 1)' "$NAME"; then
+		pass "E1 daemon: vhost-user-lbctl vms lists $NAME running, with its port"
+	else
+		fail "E1 daemon: vhost-user-lbctl vms does not list $NAME with its port"
+	fi
+fi
 
 # ---- E2: libvirtd restart while the VM runs
 L=$(lines "$T/watch.log")
@@ -229,6 +252,21 @@ fi
 L=$(lines "$T/watch.log")
 $V start "$NAME" >/dev/null
 wait_after "$T/watch.log" "$L" "^CHANGE vm-started vm='$NAME'" 20 || fail "E4 no vm-started"
+be_state() { # the state of the VM's load-balancer backend in vip show
+	"$VHOST_LB_CTL" -s "$SD/ctl.sock" --json vip show | python3 -c '
+import json, sys
+for v in json.load(sys.stdin)["lb"]["vips"]:
+    for b in v["backends"]:
+        if b.get("address") == "10.99.0.2" or b.get("ip") == "10.99.0.2":
+            print(b["state"])'
+}
+if [ "$BACKEND" = daemon ]; then
+	# A backend named by VM (its MAC comes from discovery) goes down the moment the VM stops.
+	"$VHOST_LB_CTL" -s "$SD/ctl.sock" vip backend add 10.99.0.1:80/tcp ip=10.99.0.2 --vm "$NAME" ||
+		fail "E4 backend by VM name refused"
+	[ "$(be_state)" = up ] && pass "E4 load-balancer backend for VM $NAME is up" ||
+		fail "E4 backend state '$(be_state)' while the VM runs"
+fi
 L=$(lines "$T/watch.log")
 $V destroy "$NAME" >/dev/null
 t_destroy=$(date +%s%N)
@@ -244,6 +282,11 @@ if [ "$BACKEND" = fake ]; then
 		pass "E4 release hook removed port $NAME" || fail "E4 port not removed on release"
 fi
 : "$t_destroy"
+if [ "$BACKEND" = daemon ]; then
+	for _ in $(seq 40); do [ "$(be_state)" = down ] && break; sleep 0.05; done
+	[ "$(be_state)" = down ] && pass "E4 the stopped VM's load-balancer backend is down" ||
+		fail "E4 backend state '$(be_state)' after the VM stopped"
+fi
 
 # ---- E5: strict hook, daemon absent
 stop_backend
