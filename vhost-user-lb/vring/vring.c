@@ -38,6 +38,18 @@ int vring_map(struct vring *vr, const struct gmem_table *mem, uint16_t num, uint
 	vr->desc = (struct vring_desc *)map_contiguous(mem, desc_qva, vring_desc_bytes(num));
 	vr->avail = (struct vring_avail *)map_contiguous(mem, avail_qva, vring_avail_bytes(num));
 	vr->used = (struct vring_used *)map_contiguous(mem, used_qva, vring_used_bytes(num));
+	/*
+	 * A region's frontend address and file offset need not share alignment: an aligned qva
+	 * can land on a misaligned host address, which we would then access as a struct.
+	 */
+	if (vr->desc && vr->avail && vr->used &&
+	    (((uintptr_t)vr->desc & 15) || ((uintptr_t)vr->avail & 1) || ((uintptr_t)vr->used & 3))) {
+		WHY("ring areas misaligned in our mapping (region offset not aligned)");
+		vr->desc = NULL;
+		vr->avail = NULL;
+		vr->used = NULL;
+		return -EINVAL;
+	}
 	if (!vr->desc || !vr->avail || !vr->used) {
 		WHY("ring area outside guest memory or across a region end (%s)",
 		    !vr->desc ? "desc" : !vr->avail ? "avail" : "used");
