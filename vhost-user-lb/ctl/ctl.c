@@ -63,13 +63,19 @@ struct json_object *ctl_ok_reply(void)
 	return o;
 }
 
+/*
+ * A string field of a request, or NULL. A string with an embedded NUL ("\u0000") counts as
+ * missing: as a C string it would silently name something shorter than what was sent.
+ */
 const char *ctl_get_str(struct json_object *req, const char *key)
 {
 	struct json_object *v;
+	const char *s;
 
 	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
-	return json_object_get_string(v);
+	s = json_object_get_string(v);
+	return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
 }
 
 static void add_u64(struct json_object *o, const char *key, uint64_t v)
