@@ -15,7 +15,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit protocol interop e2e kmod disc)
+[ ${#suites[@]} -gt 0 ] || suites=(unit protocol interop install fuzz e2e kmod disc)
 
 configure() { # DIR ARGS...
 	local dir=$1; shift
@@ -74,12 +74,12 @@ fi
 
 asan_suites=()
 for s in "${suites[@]}"; do
-	case $s in unit|protocol) asan_suites+=("$s") ;; esac
+	case $s in unit|protocol|fuzz) asan_suites+=("$s") ;; esac
 done
 if [ ${#asan_suites[@]} -gt 0 ]; then
 	if configure build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all && ninja -C build-asan; then
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		VHOST_LB_SLOW=3 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 			run_suites build-asan "${asan_suites[@]}"
 	else
 		build_failed build-asan

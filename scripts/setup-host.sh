@@ -28,11 +28,16 @@ EOT
 }
 
 BUILD_PKGS="meson ninja-build gcc clang llvm pkg-config liburcu-dev libjson-c-dev libmnl-dev
-	libvirt-dev libclang-rt-14-dev libfuzzer-14-dev"
+	libxml2-dev libclang-rt-14-dev libfuzzer-14-dev"
+# dpdk-testpmd ships in dpdk-dev; its vhost, virtio, null and ring-mempool drivers are only
+# Recommends of dpdk, which --no-install-recommends would skip (testpmd then finds no port).
 TEST_PKGS="busybox-static linux-image-amd64 linux-headers-amd64 iperf3 ethtool cpio gzip xz-utils
-	zstd kmod dpdk python3 python3-prometheus-client iproute2 procps psmisc util-linux
-	netcat-openbsd man-db"
-BACKPORTS_PKGS="qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients"
+	zstd kmod dpdk dpdk-dev librte-net-vhost23 librte-net-virtio23 librte-net-null23
+	librte-mempool-ring23 python3 python3-prometheus-client iproute2 procps psmisc util-linux
+	netcat-openbsd man-db binutils"
+# libvirt-dev comes from backports too: installed from bookworm it pulls libvirt0 9.0, which the
+# backports daemon then replaces, and the headers must match the library the module links.
+BACKPORTS_PKGS="qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev"
 
 missing() {
 	local p out=""
@@ -56,6 +61,14 @@ if [ -n "$need$need_bp" ] || ! qemu-system-x86_64 --version 2>/dev/null | grep -
 	[ -z "$need" ] || apt-get install -y -q --no-install-recommends $need
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends -t bookworm-backports $BACKPORTS_PKGS
+fi
+
+# The libvirt client library, its headers and the daemon must be one version.
+lv_versions=$(dpkg-query -W -f='${Version}\n' libvirt0 libvirt-dev libvirt-daemon 2>/dev/null | sort -u)
+if [ "$(echo "$lv_versions" | wc -l)" != 1 ]; then
+	echo "setup-host.sh: libvirt packages disagree ($(echo "$lv_versions" | tr '\n' ' ')); reinstalling from backports" >&2
+	apt-get install -y -q --no-install-recommends -t bookworm-backports libvirt0 libvirt-dev \
+		libvirt-daemon libvirt-daemon-system libvirt-clients
 fi
 
 # 2 MiB hugepages for DPDK-based tests and benchmarks (the daemon itself does not need them).

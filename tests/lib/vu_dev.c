@@ -386,12 +386,12 @@ static void rx_post_chain(struct vu_dev *d, unsigned i, uint16_t head)
 	vu_vq_avail_push(vq, head);
 }
 
-static int rx_post_all(struct vu_dev *d, unsigned i)
+static int rx_post_all(struct vu_dev *d, unsigned i, unsigned max)
 {
 	struct vu_vq *vq = d->vqs[i];
 	unsigned segs = d->o.rx_buf_segs, posted = 0;
 
-	while (vu_vq_free_count(vq) >= segs) {
+	while (vu_vq_free_count(vq) >= segs && (!max || posted < max)) {
 		int descs[VU_MAX_SEGS];
 		unsigned k;
 
@@ -460,7 +460,7 @@ int vu_dev_setup(struct vu_dev *d)
 		if (i & 1) /* TX completions are reaped lazily; calls only when waiting */
 			vu_vq_interrupts(d->vqs[i], false);
 		else {
-			rx_post_all(d, i);
+			rx_post_all(d, i, d->o.rx_post_max);
 			vu_vq_interrupts(d->vqs[i], d->o.rx_interrupts);
 		}
 		u = i;
@@ -808,7 +808,7 @@ int vu_dev_rx_refill(struct vu_dev *d, unsigned qp)
 
 	if (qp >= d->nqp || !d->vqs[2 * qp])
 		return -EINVAL;
-	n = rx_post_all(d, 2 * qp);
+	n = rx_post_all(d, 2 * qp, 0);
 	(void)vu_vq_notify(d->vqs[2 * qp], false);
 	return n;
 }

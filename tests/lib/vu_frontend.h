@@ -319,6 +319,8 @@ struct vu_dev_opts {
 	/* datapath */
 	unsigned rx_buf_size;		/* bytes per posted RX buffer (header included) */
 	unsigned rx_buf_segs;		/* descriptors per RX buffer chain */
+	unsigned rx_post_max;		/* post at most this many RX chains at start (0: all),
+					 * leaving free descriptors for hand-crafted RX chains */
 	unsigned tx_buf_size;		/* largest header + frame sent */
 	bool need_reply;		/* NEED_REPLY on every SET_* when REPLY_ACK is negotiated */
 	bool always_kick;		/* ignore the backend's notification suppression */

@@ -23,6 +23,7 @@ struct fcase {
 	bool jumbo;
 	bool all_sizes;
 	bool always_kick, poll_rx;
+	unsigned count;			/* frames each way (default: from the sizes) */
 };
 
 static size_t all_sizes[1514 - 60 + 1];
@@ -71,7 +72,8 @@ static void run(const struct fcase *c)
 		t.tag = 100;
 		t.sizes = sizes;
 		t.nsizes = n;
-		t.count = c->all_sizes ? n : 3 * n + 50;
+		t.count = c->count ? c->count : c->all_sizes ? n : 3 * n + 50;
+		t.batch = c->count ? 64 : 0;
 		t.layout = c->layout;
 		t.segs = c->segs;
 		vu_traffic_run(a, b, &t);
@@ -115,6 +117,7 @@ int main(void)
 		{ .name = "ring size 64, base 65535", .ring_size = 64, .base = 65535 },
 		{ .name = "kick always, RX polled without interrupts", .always_kick = true,
 		  .poll_rx = true },
+		{ .name = "70000 frames each way: ring indexes wrap for real", .count = 70000 },
 		{ .name = "jumbo up to 9014, mergeable 1536-byte buffers", .jumbo = true },
 		{ .name = "jumbo up to 9014, mergeable 512-byte buffers", .jumbo = true,
 		  .rx_buf_size = 512 },

@@ -65,9 +65,24 @@ int main(void)
 	CHECK(pc_xfer(a, b, 1, 2, 0x101, sizes, 3, 200) == 0, "A -> B still flows after the reload");
 	CHECK(pc_xfer(b, a, 2, 1, 0x102, sizes, 3, 200) == 0, "B -> A too");
 
-	write_config(cfg, dir, "");
+	write_config(cfg, dir, "[vip 10.8.0.1:80/tcp]\nbackend = mac=02:00:00:00:00:0b,ip=10.8.0.2\n");
 	CHECK(vu_ctl_run(&d, false, NULL, reload) == 0, "vhost-user-lbctl reload");
 	CHECK(!port_exists(&d, "c"), "port c removed with its section");
+	{
+		static const char *const show[] = { "vip", "show", NULL };
+		char *txt = NULL;
+
+		vu_ctl_run(&d, true, &txt, show);
+		CHECK(txt && strstr(txt, "10.8.0.1:80") && strstr(txt, "10.8.0.2"),
+		      "the file's VIP and backend are in place");
+		free(txt);
+		write_config(cfg, dir, "");
+		CHECK(vu_ctl_run(&d, false, NULL, reload) == 0, "reload without the VIP");
+		txt = NULL;
+		vu_ctl_run(&d, true, &txt, show);
+		CHECK(txt && !strstr(txt, "10.8.0.1:80"), "the VIP went with its section");
+		free(txt);
+	}
 
 	{
 		FILE *f = fopen(cfg, "a");

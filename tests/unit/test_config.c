@@ -66,5 +66,25 @@ int main(void)
 	config_free(&c);
 	CHECK(load("key = 1\n", &c, why, sizeof(why)) == -EINVAL, "key outside a section: %s", why);
 	config_free(&c);
+	CHECK(load("[vip 10.0.0.1:80/tcp]\nalgo = wrr\nbackend = mac=02:00:00:00:00:01,ip=10.0.0.2,weight=5\n"
+		   "backend = vm=web2,mac=02:00:00:00:00:02,ip=10.0.0.3\n[vm web2]\nvf-min-rate = 100\nvf-max-rate = 900\n",
+		   &c, why, sizeof(why)) == 0, "[vip] and [vm] sections: %s", why);
+	CHECK(c.nvips == 1 && c.vips[0].nbackends == 2 && strcmp(c.vips[0].algo, "wrr") == 0 &&
+	      strcmp(c.vips[0].backends[1].vm, "web2") == 0 &&
+	      strcmp(c.vips[0].backends[1].spec, "mac=02:00:00:00:00:02,ip=10.0.0.3") == 0 &&
+	      c.nvms == 1 && c.vms[0].vf_min_mbps == 100 && c.vms[0].vf_max_mbps == 900,
+	      "VIP, backends (one tied to a VM) and VM rates read");
+	config_free(&c);
+	CHECK(load("[vip 10.0.0.1:80/sctp]\n", &c, why, sizeof(why)) == -EINVAL && strstr(why, ":1:"),
+	      "a bad VIP is refused with its line: %s", why);
+	config_free(&c);
+	CHECK(load("[vip 10.0.0.1:80/tcp]\nbackend = ip=10.0.0.2\n", &c, why, sizeof(why)) == -EINVAL &&
+	      strstr(why, ":2: backend"), "a backend without a MAC is refused: %s", why);
+	config_free(&c);
+	CHECK(load("[vip 10.0.0.1:80/tcp]\nalgo = random\n", &c, why, sizeof(why)) == -EINVAL,
+	      "an unknown algorithm is refused: %s", why);
+	config_free(&c);
+	CHECK(load("[vm a]\nvf-max-rate = fast\n", &c, why, sizeof(why)) == -EINVAL, "a bad rate is refused: %s", why);
+	config_free(&c);
 	return check_done();
 }

@@ -238,8 +238,8 @@ static void test_chain_copy(void)
 	struct vring_chain c = { .nsegs = 2, .len = 8 };
 	uint8_t a[3], b[5], out[8];
 
-	c.seg[0] = (struct vring_seg){ a, 3 };
-	c.seg[1] = (struct vring_seg){ b, 5 };
+	c.seg[0] = (struct vring_seg){ .hva = a, .len = 3 };
+	c.seg[1] = (struct vring_seg){ .hva = b, .len = 5 };
 	CHECK(vring_chain_write(&c, 1, "ABCDEF", 6) == 6 && a[1] == 'A' && b[0] == 'C' && b[3] == 'F',
 	      "write across segments");
 	CHECK(vring_chain_read(&c, 1, out, 8) == 7 && out[6] == b[4], "read clipped at chain end");

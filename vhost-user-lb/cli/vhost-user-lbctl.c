@@ -30,6 +30,13 @@ static void usage(FILE *out)
 		"  workers                                      datapath workers: CPU, load, queues\n"
 		"  reload                                       re-read the config file (as SIGHUP)\n"
 		"  placement                                    which worker drains which queue, and the last moves\n"
+		"  vms                                          co-resident VMs (libvirt) and their ports\n"
+		"  vip add ADDR:PORT/PROTO [--algo maglev|least-load|wrr]\n"
+		"  vip del ADDR:PORT/PROTO\n"
+		"  vip backend add VIP mac=M,ip=A[,port=P][,weight=W] [--vm NAME]\n"
+		"  vip backend del VIP mac=M,ip=A\n"
+		"  vip weight VIP mac=M,ip=A WEIGHT              0 drains: no new flows\n"
+		"  vip show                                     services, backends, flows, counters\n"
 		"  vf list [PF]                                 SR-IOV VFs: IOMMU group, owner, rates\n"
 		"  vf assign PF VF VM [--min MBPS] [--max MBPS] give a VF to a VM, with its rate guarantee\n"
 		"  vf release PF VF\n"
@@ -404,6 +411,75 @@ static int cmd_vf(int fd, int argc, char **argv)
 	return rc;
 }
 
+static void print_json_pretty(struct json_object *reply)
+{
+	printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+}
+
+static void print_vms(struct json_object *reply)
+{
+	struct json_object *vms = arr(reply, "vms");
+
+	if (!json_object_get_boolean(json_object_object_get(reply, "discovery")))
+		printf("(VM discovery is off)\n");
+	printf("%-20s %-10s %5s  %s\n", "VM", "STATE", "VCPUS", "INTERFACES (socket -> port)");
+	for (size_t i = 0; vms && i < json_object_array_length(vms); i++) {
+		struct json_object *v = json_object_array_get_idx(vms, i), *ifs = arr(v, "interfaces");
+
+		printf("%-20s %-10s %5s ", s(v, "name"), s(v, "state"), s(v, "vcpus"));
+		for (size_t k = 0; ifs && k < json_object_array_length(ifs); k++) {
+			struct json_object *f = json_object_array_get_idx(ifs, k);
+
+			printf(" %s %s -> %s", s(f, "mac"), s(f, "path"), *s(f, "port") ? s(f, "port") : "-");
+		}
+		printf("\n");
+	}
+}
+
+static int cmd_vip(int fd, int argc, char **argv)
+{
+	struct json_object *req = NULL;
+	void (*print)(struct json_object *) = NULL;
+	const char *sub = argc ? argv[0] : "";
+	int rc;
+
+	if (strcmp(sub, "show") == 0 && argc == 1) {
+		req = req_new("vip-show");
+		print = print_json_pretty;
+	} else if (strcmp(sub, "add") == 0 && (argc == 2 || (argc == 4 && strcmp(argv[2], "--algo") == 0))) {
+		req = req_new("vip-add");
+		json_object_object_add(req, "vip", json_object_new_string(argv[1]));
+		if (argc == 4)
+			json_object_object_add(req, "algo", json_object_new_string(argv[3]));
+	} else if (strcmp(sub, "del") == 0 && argc == 2) {
+		req = req_new("vip-del");
+		json_object_object_add(req, "vip", json_object_new_string(argv[1]));
+	} else if (strcmp(sub, "weight") == 0 && argc == 4) {
+		req = req_new("vip-weight");
+		json_object_object_add(req, "vip", json_object_new_string(argv[1]));
+		json_object_object_add(req, "backend", json_object_new_string(argv[2]));
+		json_object_object_add(req, "weight", json_object_new_int(atoi(argv[3])));
+	} else if (strcmp(sub, "backend") == 0 && argc >= 4 &&
+		   (strcmp(argv[1], "add") == 0 || strcmp(argv[1], "del") == 0)) {
+		req = req_new(argv[1][0] == 'a' ? "vip-backend-add" : "vip-backend-del");
+		json_object_object_add(req, "vip", json_object_new_string(argv[2]));
+		json_object_object_add(req, "backend", json_object_new_string(argv[3]));
+		if (argc == 6 && strcmp(argv[4], "--vm") == 0)
+			json_object_object_add(req, "vm", json_object_new_string(argv[5]));
+		else if (argc != 4) {
+			json_object_put(req);
+			usage(stderr);
+			return 2;
+		}
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	rc = run(fd, req, print);
+	json_object_put(req);
+	return rc;
+}
+
 static int cmd_stats(int fd, int argc, char **argv)
 {
 	struct json_object *req = req_new("stats");
@@ -472,9 +548,11 @@ int main(int argc, char **argv)
 		rc = cmd_stats(fd, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "vf") == 0) {
 		rc = cmd_vf(fd, argc - 1, argv + 1);
+	} else if (strcmp(argv[0], "vip") == 0) {
+		rc = cmd_vip(fd, argc - 1, argv + 1);
 	} else if (strcmp(argv[0], "status") == 0 || strcmp(argv[0], "fdb") == 0 ||
 		   strcmp(argv[0], "workers") == 0 || strcmp(argv[0], "placement") == 0 ||
-		   strcmp(argv[0], "reload") == 0) {
+		   strcmp(argv[0], "reload") == 0 || strcmp(argv[0], "vms") == 0) {
 		static const struct {
 			const char *name;
 			void (*print)(struct json_object *);
@@ -484,6 +562,7 @@ int main(int argc, char **argv)
 			{ "workers", print_workers },
 			{ "placement", print_placement },
 			{ "reload", NULL },
+			{ "vms", print_vms },
 		};
 
 		rc = 2;

@@ -17,6 +17,7 @@
 #include "ctl/ctl_internal.h"
 #include "daemon/daemon.h"
 #include "daemon/handover.h"
+#include "disc/disc.h"
 
 /* Limits a misbehaving client cannot push past. */
 #define CTL_MAX_CLIENTS 32
@@ -62,13 +63,19 @@ struct json_object *ctl_ok_reply(void)
 	return o;
 }
 
+/*
+ * A string field of a request, or NULL. A string with an embedded NUL ("\u0000") counts as
+ * missing: as a C string it would silently name something shorter than what was sent.
+ */
 const char *ctl_get_str(struct json_object *req, const char *key)
 {
 	struct json_object *v;
+	const char *s;
 
 	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
-	return json_object_get_string(v);
+	s = json_object_get_string(v);
+	return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
 }
 
 static void add_u64(struct json_object *o, const char *key, uint64_t v)
@@ -159,6 +166,11 @@ static struct json_object *port_summary(const struct port *p)
 	json_object_object_add(o, "mode", json_object_new_string(port_mode_name(p->spec.mode)));
 	json_object_object_add(o, "state", json_object_new_string(port_state(p)));
 	add_u64(o, "queues", p->spec.queues);
+	{
+		const struct disc_vm *vm = vms_of_port(p->d, p);
+
+		json_object_object_add(o, "vm", vm ? json_object_new_string(vm->name) : NULL);
+	}
 	add_u64(o, "connects", p->connects);
 	add_u64(o, "broken", p->broken_count);
 	return o;
@@ -389,6 +401,16 @@ static struct json_object *cmd_placement(struct daemon *d, struct json_object *r
 	return o;
 }
 
+static struct json_object *cmd_vms(struct daemon *d, struct json_object *req)
+{
+	struct json_object *o = ctl_ok_reply();
+
+	(void)req;
+	json_object_object_add(o, "discovery", json_object_new_boolean(d->disc != NULL));
+	json_object_object_add(o, "vms", vms_json(d));
+	return o;
+}
+
 static struct json_object *cmd_reload(struct daemon *d, struct json_object *req)
 {
 	char why[512];
@@ -412,6 +434,13 @@ static const struct {
 	{ "workers", cmd_workers },
 	{ "placement", cmd_placement },
 	{ "reload", cmd_reload },
+	{ "vms", cmd_vms },
+	{ "vip-add", ctl_cmd_vip_add },
+	{ "vip-del", ctl_cmd_vip_del },
+	{ "vip-backend-add", ctl_cmd_vip_backend_add },
+	{ "vip-backend-del", ctl_cmd_vip_backend_del },
+	{ "vip-weight", ctl_cmd_vip_weight },
+	{ "vip-show", ctl_cmd_vip_show },
 	{ "vf-list", ctl_cmd_vf_list },
 	{ "vf-assign", ctl_cmd_vf_assign },
 	{ "vf-release", ctl_cmd_vf_release },

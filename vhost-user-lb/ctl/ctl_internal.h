@@ -20,5 +20,11 @@ struct json_object *ctl_cmd_vf_rate(struct daemon *d, struct json_object *req);
 struct json_object *ctl_cmd_vf_irq(struct daemon *d, struct json_object *req);
 struct json_object *ctl_cmd_vf_irq_set(struct daemon *d, struct json_object *req);
 void ctl_vf_close(void);
+struct json_object *ctl_cmd_vip_add(struct daemon *d, struct json_object *req);
+struct json_object *ctl_cmd_vip_del(struct daemon *d, struct json_object *req);
+struct json_object *ctl_cmd_vip_backend_add(struct daemon *d, struct json_object *req);
+struct json_object *ctl_cmd_vip_backend_del(struct daemon *d, struct json_object *req);
+struct json_object *ctl_cmd_vip_weight(struct daemon *d, struct json_object *req);
+struct json_object *ctl_cmd_vip_show(struct daemon *d, struct json_object *req);
 
 #endif

@@ -124,9 +124,19 @@ struct json_object *ctl_cmd_vf_assign(struct daemon *d, struct json_object *req)
 	(void)d;
 	if (!vf_args(req, &pf, &vf) || !vm)
 		return ctl_error_reply("vf-assign needs \"pf\", \"vf\" and \"vm\"");
-	r = sriov_get(&s);
-	if (!r)
-		r = vulb_sriov_assign(s, pf, vf, vm, rate_arg(req, "min_mbps"), rate_arg(req, "max_mbps"), &mode);
+	{
+		unsigned int min = rate_arg(req, "min_mbps"), max = rate_arg(req, "max_mbps");
+		const struct config_vm *cv = config_vm_find(vm);
+
+		/* Rates not given on the command line come from the VM's [vm] section. */
+		if (cv && !min && !max) {
+			min = cv->vf_min_mbps;
+			max = cv->vf_max_mbps;
+		}
+		r = sriov_get(&s);
+		if (!r)
+			r = vulb_sriov_assign(s, pf, vf, vm, min, max, &mode);
+	}
 	if (r)
 		return ctl_error_reply("vf assign %s/%u to '%s': %s", pf, vf, vm, strerror(-r));
 	return with_mode(s, mode);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "build-config.h"
+#include "lb/lb.h"
 
 #define WHY(...) snprintf(why, why_len, __VA_ARGS__)
 
@@ -25,10 +26,16 @@ void config_init(struct config *c)
 	c->log_level = LOG_LVL_INFO;
 	c->nworkers = 1;
 	c->worker_cpus[0] = -1;
+	strcpy(c->libvirt_uri, "qemu:///system");
 }
 
 void config_free(struct config *c)
 {
+	free(c->vips);
+	free(c->vms);
+	c->vips = NULL;
+	c->vms = NULL;
+	c->nvips = c->nvms = 0;
 	free(c->ports);
 	free(c->port_texts);
 	c->ports = NULL;
@@ -114,6 +121,12 @@ static int set_daemon_key(struct config *c, const char *key, const char *val, ch
 			return -EINVAL;
 		}
 		c->workers_pinned = true;
+	} else if (strcmp(key, "libvirt-uri") == 0) {
+		if (!*val || strlen(val) >= sizeof(c->libvirt_uri)) {
+			WHY("libvirt-uri: empty or too long");
+			return -EINVAL;
+		}
+		strcpy(c->libvirt_uri, val);
 	} else if (strcmp(key, "metrics-socket") == 0) {
 		if (!*val || strlen(val) >= sizeof(c->metrics_path)) {
 			WHY("metrics-socket: path empty or too long");
@@ -193,6 +206,79 @@ static int set_port_key(struct port_spec *s, const char *key, const char *val, c
 }
 
 /* A port without a path gets one in the socket directory, once that is final. */
+static int set_vip_key(struct config_vip *v, const char *key, const char *val, char *why,
+		       size_t why_len)
+{
+	if (strcmp(key, "algo") == 0) {
+		enum lb_algo a;
+
+		if (lb_algo_parse(val, &a) || strlen(val) >= sizeof(v->algo)) {
+			WHY("algo: '%s' is not maglev, least-load or wrr", val);
+			return -EINVAL;
+		}
+		strcpy(v->algo, val);
+	} else if (strcmp(key, "backend") == 0) {
+		struct lb_backend_spec spec;
+		char buf[256], *vm, err[128];
+
+		if (v->nbackends == CONFIG_MAX_VIP_BACKENDS || strlen(val) >= sizeof(buf)) {
+			WHY("backend: at most %d per VIP, each under 160 bytes", CONFIG_MAX_VIP_BACKENDS);
+			return -EINVAL;
+		}
+		strcpy(buf, val);
+		/* An optional leading vm=NAME ties the backend to that VM's life. */
+		vm = NULL;
+		if (strncmp(buf, "vm=", 3) == 0) {
+			char *comma = strchr(buf, ',');
+
+			if (!comma) {
+				WHY("backend: vm=NAME must be followed by mac=..,ip=..");
+				return -EINVAL;
+			}
+			*comma = '\0';
+			vm = buf + 3;
+			if (strlen(vm) >= sizeof(v->backends[0].vm)) {
+				WHY("backend: VM name too long");
+				return -EINVAL;
+			}
+			strcpy(v->backends[v->nbackends].vm, vm);
+		} else {
+			v->backends[v->nbackends].vm[0] = '\0';
+		}
+		if (lb_backend_spec_parse(vm ? strchr(val, ',') + 1 : val, &spec, err, sizeof(err))) {
+			WHY("backend: %s", err);
+			return -EINVAL;
+		}
+		snprintf(v->backends[v->nbackends++].spec, sizeof(v->backends[0].spec), "%s",
+			 vm ? strchr(val, ',') + 1 : val);
+	} else {
+		WHY("unknown key '%s' in [vip]", key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_vm_key(struct config_vm *vm, const char *key, const char *val, char *why,
+		      size_t why_len)
+{
+	char *end;
+	unsigned long n = strtoul(val, &end, 10);
+
+	if (strcmp(key, "vf-min-rate") != 0 && strcmp(key, "vf-max-rate") != 0) {
+		WHY("unknown key '%s' in [vm]", key);
+		return -EINVAL;
+	}
+	if (*end || !*val || n > 1000000) {
+		WHY("%s: '%s' is not a rate in Mbit/s", key, val);
+		return -EINVAL;
+	}
+	if (key[3] == 'm' && key[4] == 'i')
+		vm->vf_min_mbps = (unsigned int)n;
+	else
+		vm->vf_max_mbps = (unsigned int)n;
+	return 0;
+}
+
 static int finish_port(struct config *c, struct port_spec *s, bool *open, char *why, size_t why_len)
 {
 	(void)why;
@@ -229,7 +315,7 @@ int config_resolve_paths(struct config *c, char *why, size_t why_len)
  */
 int config_load_file(struct config *c, const char *path, char *why, size_t why_len)
 {
-	enum { SEC_NONE, SEC_DAEMON, SEC_PORT } sec = SEC_NONE;
+	enum { SEC_NONE, SEC_DAEMON, SEC_PORT, SEC_VIP, SEC_VM } sec = SEC_NONE;
 	struct port_spec port = { 0 };
 	bool port_open = false;
 	char line[1024], err[256];
@@ -283,6 +369,46 @@ int config_load_file(struct config *c, const char *path, char *why, size_t why_l
 				port.path[0] = '\0';   /* resolved at the end of the section */
 				sec = SEC_PORT;
 				port_open = true;
+			} else if (strncmp(s, "vip", 3) == 0 && isspace((unsigned char)s[3])) {
+				struct lb_vip_spec vs;
+				const char *spec = trim(s + 4);
+				char spec_why[128];
+				struct config_vip *n;
+
+				if (lb_vip_spec_parse(spec, &vs, spec_why, sizeof(spec_why)) ||
+				    strlen(spec) >= sizeof(c->vips[0].spec) || c->nvips == CONFIG_MAX_VIPS) {
+					r = -EINVAL;
+					snprintf(err, sizeof(err), "[vip %s]: %s", spec,
+						 c->nvips == CONFIG_MAX_VIPS ? "too many VIPs" : spec_why);
+					break;
+				}
+				n = realloc(c->vips, sizeof(*n) * (c->nvips + 1));
+				if (!n) {
+					r = -ENOMEM;
+					break;
+				}
+				c->vips = n;
+				memset(&c->vips[c->nvips], 0, sizeof(*n));
+				strcpy(c->vips[c->nvips++].spec, spec);
+				sec = SEC_VIP;
+			} else if (strncmp(s, "vm", 2) == 0 && isspace((unsigned char)s[2])) {
+				const char *name = trim(s + 3);
+				struct config_vm *n;
+
+				if (!*name || strlen(name) >= sizeof(c->vms[0].name) || c->nvms == CONFIG_MAX_VMS) {
+					r = -EINVAL;
+					snprintf(err, sizeof(err), "[vm %s]: name empty, too long, or too many VMs", name);
+					break;
+				}
+				n = realloc(c->vms, sizeof(*n) * (c->nvms + 1));
+				if (!n) {
+					r = -ENOMEM;
+					break;
+				}
+				c->vms = n;
+				memset(&c->vms[c->nvms], 0, sizeof(*n));
+				strcpy(c->vms[c->nvms++].name, name);
+				sec = SEC_VM;
 			} else {
 				r = -EINVAL;
 				snprintf(err, sizeof(err), "unknown section [%s]", s);
@@ -301,6 +427,10 @@ int config_load_file(struct config *c, const char *path, char *why, size_t why_l
 			r = set_daemon_key(c, trim(s), trim(eq + 1), err, sizeof(err));
 		else if (sec == SEC_PORT)
 			r = set_port_key(&port, trim(s), trim(eq + 1), err, sizeof(err));
+		else if (sec == SEC_VIP)
+			r = set_vip_key(&c->vips[c->nvips - 1], trim(s), trim(eq + 1), err, sizeof(err));
+		else if (sec == SEC_VM)
+			r = set_vm_key(&c->vms[c->nvms - 1], trim(s), trim(eq + 1), err, sizeof(err));
 		else {
 			r = -EINVAL;
 			snprintf(err, sizeof(err), "key outside of any section");
@@ -314,4 +444,27 @@ int config_load_file(struct config *c, const char *path, char *why, size_t why_l
 	if (r)
 		WHY("%s:%u: %s", path, lineno, err);
 	return r;
+}
+
+/* The [vm] sections in force (control thread only): VF rates for VMs. */
+static struct config_vm *vm_settings;
+static unsigned int n_vm_settings;
+
+void config_vms_set(const struct config_vm *vms, unsigned int n)
+{
+	struct config_vm *copy = n ? malloc(sizeof(*copy) * n) : NULL;
+
+	if (copy)
+		memcpy(copy, vms, sizeof(*copy) * n);
+	free(vm_settings);
+	vm_settings = copy;
+	n_vm_settings = copy ? n : 0;
+}
+
+const struct config_vm *config_vm_find(const char *name)
+{
+	for (unsigned int i = 0; i < n_vm_settings; i++)
+		if (strcmp(vm_settings[i].name, name) == 0)
+			return &vm_settings[i];
+	return NULL;
 }

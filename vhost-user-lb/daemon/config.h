@@ -8,12 +8,33 @@
 
 #define CONFIG_MAX_PORTS 1024
 #define CONFIG_MAX_WORKERS 256
+#define CONFIG_MAX_VIPS 64
+#define CONFIG_MAX_VIP_BACKENDS 64
+#define CONFIG_MAX_VMS 256
+
+/* [vip ADDR:PORT/PROTO]: a service and its backends, applied on start and on reload. */
+struct config_vip {
+	char spec[128];
+	char algo[16];                    /* "" : the default (maglev) */
+	unsigned int nbackends;
+	struct {
+		char spec[160];               /* mac=..,ip=..[,port=..][,weight=..] */
+		char vm[64];                  /* "": not tied to a VM */
+	} backends[CONFIG_MAX_VIP_BACKENDS];
+};
+
+/* [vm NAME]: what a VM gets when a VF is assigned to it without explicit rates. */
+struct config_vm {
+	char name[64];
+	unsigned int vf_min_mbps, vf_max_mbps;
+};
 
 struct config {
 	char socket_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char metrics_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int metrics_port;                 /* 127.0.0.1:PORT, 0 = off */
+	char libvirt_uri[256];            /* "none": no discovery */
 	enum log_level log_level;
 	unsigned int nworkers;
 	int worker_cpus[CONFIG_MAX_WORKERS];
@@ -22,6 +43,10 @@ struct config {
 	struct port_spec *ports;
 	char **port_texts;        /* --port SPECs, resolved once socket_dir is known */
 	char config_path[4096];   /* the file read, "" for none: SIGHUP re-reads it */
+	unsigned int nvips;
+	struct config_vip *vips;
+	unsigned int nvms;
+	struct config_vm *vms;
 	unsigned int nport_texts;
 };
 
@@ -31,5 +56,7 @@ int config_load_file(struct config *c, const char *path, char *why, size_t why_l
 int config_parse_cpulist(const char *text, int *cpus, unsigned int max, unsigned int *ret_n);
 int config_add_port(struct config *c, const struct port_spec *spec);
 int config_resolve_paths(struct config *c, char *why, size_t why_len);
+void config_vms_set(const struct config_vm *vms, unsigned int n);
+const struct config_vm *config_vm_find(const char *name);
 
 #endif

@@ -59,6 +59,8 @@ struct daemon {
 	struct ctl_server *ctl;
 	struct balancer *bal;
 	struct metrics_server *metrics;
+	struct disc *disc;            /* libvirt discovery, NULL when off */
+	struct lb *lb;                /* virtual-IP services */
 	char config_path[4096];
 	bool handed_over;      /* a new process took our ports: exit without touching them */
 };
@@ -75,5 +77,19 @@ const char *port_mode_name(enum port_mode m);
 void ports_handle_broken(struct daemon *d);
 void ports_free_all(struct daemon *d);
 int daemon_reload(struct daemon *d, char *why, size_t why_len);
+
+struct disc_vm;
+struct json_object;
+int vms_start(struct daemon *d, const char *uri);
+void vms_stop(struct daemon *d);
+const struct disc_vm *vms_of_port(struct daemon *d, const struct port *p);
+struct json_object *vms_json(struct daemon *d);
+
+int services_start(struct daemon *d, uint32_t max_flows);
+void services_stop(struct daemon *d);
+void services_vm_changed(struct daemon *d, const char *vm_name, bool up);
+void services_port_gone(struct daemon *d, struct dp_port *port);
+struct config;
+int services_apply_config(struct daemon *d, const struct config *c);
 
 #endif

@@ -388,6 +388,36 @@ static void restore_stats(struct dp_vq_stats *st, struct json_object *o)
 			st->drops[i] = json_object_get_uint64(json_object_array_get_idx(d, i));
 }
 
+/*
+ * Pass 0 rebuilds everything but starting TX rings; pass 1 starts them (their kicks), once
+ * every port's RX rings are back: a TX ring started earlier would forward into ports not yet
+ * restored and drop what it took.
+ */
+static int restore_tx_kicks(struct port *p, struct json_object *so, int *fds, unsigned int nfds)
+{
+	struct json_object *rings;
+	int r = 0;
+
+	if (!json_object_object_get_ex(so, "rings", &rings))
+		return 0;
+	for (size_t i = 0; !r && i < json_object_array_length(rings); i++) {
+		struct json_object *e = json_object_array_get_idx(rings, i);
+		unsigned int idx = (unsigned int)ju64(e, "index");
+		int kick;
+
+		if (idx >= VU_MAX_VRINGS || !dp_vq_is_tx(idx))
+			continue;
+		kick = take(fds, nfds, jint(e, "kick_fd"));
+		if (jint(e, "kicked") == 1)
+			r = replay_fd(&p->session, VHOST_USER_SET_VRING_KICK, idx, kick);
+		else if (kick >= 0)
+			close(kick);
+		if (!r && p->dp->vq[idx].ready && p->dp->vq[idx].call_fd >= 0)
+			(void)eventfd_write(p->dp->vq[idx].call_fd, 1);
+	}
+	return r;
+}
+
 static int restore_session(struct port *p, struct json_object *so, int *fds, unsigned int nfds)
 {
 	struct session *s = &p->session;
@@ -427,14 +457,17 @@ static int restore_session(struct port *p, struct json_object *so, int *fds, uns
 	for (size_t i = 0; !r && i < json_object_array_length(rings); i++) {
 		struct json_object *e = json_object_array_get_idx(rings, i);
 		unsigned int idx = (unsigned int)ju64(e, "index");
-		int kick = take(fds, nfds, jint(e, "kick_fd")), call = take(fds, nfds, jint(e, "call_fd"));
-		int err = take(fds, nfds, jint(e, "err_fd"));
+		int kick, call, err;
 		struct json_object *st;
 
 		if (idx >= VU_MAX_VRINGS) {
 			r = -EINVAL;
 			break;
 		}
+		/* TX kicks wait for pass 1 (restore_tx_kicks()). */
+		kick = dp_vq_is_tx(idx) ? -1 : take(fds, nfds, jint(e, "kick_fd"));
+		call = take(fds, nfds, jint(e, "call_fd"));
+		err = take(fds, nfds, jint(e, "err_fd"));
 		if (json_object_object_get_ex(e, "stats", &st))
 			restore_stats(&p->dp->vq[idx].stats, st);
 		if (jint(e, "num_set") == 1) {
@@ -465,7 +498,7 @@ static int restore_session(struct port *p, struct json_object *so, int *fds, uns
 			m = msg_state(VHOST_USER_SET_VRING_ENABLE, idx, 1);
 			r = session_replay(s, &m);
 		}
-		if (!r && jint(e, "kicked") == 1)
+		if (!r && jint(e, "kicked") == 1 && !dp_vq_is_tx(idx))
 			r = replay_fd(s, VHOST_USER_SET_VRING_KICK, idx, kick);
 		else if (kick >= 0)
 			close(kick);
@@ -521,6 +554,18 @@ static int restore(struct daemon *d, struct json_object *root, int *fds, unsigne
 			}
 		}
 		log_info("port '%s': taken over%s", spec.name, p->connected ? " with its frontend" : "");
+	}
+	for (size_t i = 0; i < json_object_array_length(ports); i++) {
+		struct json_object *o = json_object_array_get_idx(ports, i), *v, *so;
+		struct port *p;
+		int r;
+
+		if (!json_object_object_get_ex(o, "name", &v) || !(p = port_find(d, json_object_get_string(v))) ||
+		    !p->connected || !json_object_object_get_ex(o, "session", &so))
+			continue;
+		r = restore_tx_kicks(p, so, fds, nfds);
+		if (r)
+			return r;
 	}
 	if (json_object_object_get_ex(root, "fdb", &fdb))
 		for (size_t i = 0; i < json_object_array_length(fdb); i++) {

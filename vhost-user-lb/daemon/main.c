@@ -11,6 +11,7 @@
 
 #include "build-config.h"
 #include "core/log.h"
+#include "core/sdnotify.h"
 #include "balance/balancer.h"
 #include "ctl/ctl.h"
 #include "ctl/metrics.h"
@@ -34,6 +35,7 @@ static void usage(FILE *out)
 		"                         (default: one on each CPU the daemon may run on)\n"
 		"  -m, --metrics PATH     Prometheus text endpoint on this unix socket (default DIR/metrics.sock)\n"
 		"      --metrics-port N   ... and on 127.0.0.1:N (default off)\n"
+		"      --libvirt-uri URI  discover co-resident VMs there (default qemu:///system; none: off)\n"
 		"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 		"      --check-config     parse the configuration and exit\n"
 		"      --takeover         take over the ports of the daemon running on the control\n"
@@ -81,6 +83,13 @@ static void on_fdb_age(struct ev_source *src, void *opaque)
 	(void)fdb_age(d->dp->fdb, time_ns_mono() / 1000000000ull, FDB_AGE_S);
 }
 
+static void on_watchdog(struct ev_source *src, void *opaque)
+{
+	(void)src;
+	(void)opaque;
+	(void)sdnotify("WATCHDOG=1");
+}
+
 static int mkdir_p(const char *dir)
 {
 	char buf[256];
@@ -101,7 +110,7 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-enum { OPT_CHECK_CONFIG = 256, OPT_TAKEOVER, OPT_METRICS_PORT };
+enum { OPT_CHECK_CONFIG = 256, OPT_TAKEOVER, OPT_METRICS_PORT, OPT_LIBVIRT_URI };
 
 static bool opt_takeover;
 
@@ -118,12 +127,13 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		{ "takeover", no_argument, NULL, OPT_TAKEOVER },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
+		{ "libvirt-uri", required_argument, NULL, OPT_LIBVIRT_URI },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *config_path = NULL, *socket_dir = NULL, *ctl = NULL, *workers = NULL;
-	const char *level = NULL, *metrics = NULL, *metrics_port = NULL;
+	const char *level = NULL, *metrics = NULL, *metrics_port = NULL, *uri = NULL;
 	char why[512];
 	int opt, r;
 
@@ -142,6 +152,7 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		case OPT_TAKEOVER: opt_takeover = true; break;
 		case 'm': metrics = optarg; break;
 		case OPT_METRICS_PORT: metrics_port = optarg; break;
+		case OPT_LIBVIRT_URI: uri = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("vhost-user-lb %s\n", VHOST_LB_VERSION); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -194,6 +205,13 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 	}
 	if (!c->metrics_path[0])
 		snprintf(c->metrics_path, sizeof(c->metrics_path), "%s/metrics.sock", c->socket_dir);
+	if (uri) {
+		if (strlen(uri) >= sizeof(c->libvirt_uri)) {
+			fprintf(stderr, "vhost-user-lb: --libvirt-uri too long\n");
+			return -EINVAL;
+		}
+		strcpy(c->libvirt_uri, uri);
+	}
 	if (metrics_port) {
 		char *end;
 		long p = strtol(metrics_port, &end, 10);
@@ -268,6 +286,8 @@ int main(int argc, char **argv)
 	if (!r)
 		r = dp_new(&d.dp);
 	if (!r)
+		r = services_start(&d, 0);
+	if (!r)
 		r = balancer_new(d.dp, d.loop, cfg.workers_pinned ? cfg.worker_cpus : NULL,
 				 cfg.workers_pinned ? cfg.nworkers : 0, &d.bal);
 	if (r) {
@@ -311,20 +331,41 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	(void)services_apply_config(&d, &cfg);
+	config_vms_set(cfg.vms, cfg.nvms);
+	r = vms_start(&d, cfg.libvirt_uri);
+	if (r)
+		log_warn("VM discovery through %s is off: %s", cfg.libvirt_uri, strerror(-r));
 	r = metrics_server_new(&d, cfg.metrics_path, cfg.metrics_port, &d.metrics);
 	if (r) {
 		log_error("cannot serve metrics on %s: %s", cfg.metrics_path, strerror(-r));
 		return 1;
 	}
-	log_info("ready: %u ports, %u workers, control socket %s", d.nports, d.dp->nworkers, d.ctl_path);
-	r = evloop_run(d.loop);
+	{
+		uint64_t wd_usec;
 
+		/* Ping at half the interval systemd allows, from the loop that must stay alive. */
+		if (sdnotify_watchdog_usec(&wd_usec) > 0) {
+			uint64_t ms = wd_usec / 2000 ? wd_usec / 2000 : 1;
+
+			if (evloop_add_timer(d.loop, ms, ms, on_watchdog, &d, NULL))
+				log_warn("cannot arm the systemd watchdog timer");
+		}
+	}
+	log_info("ready: %u ports, %u workers, control socket %s", d.nports, d.dp->nworkers, d.ctl_path);
+	(void)sdnotifyf("READY=1\nSTATUS=%u ports, %u workers, control socket %s", d.nports,
+			d.dp->nworkers, d.ctl_path);
+	r = evloop_run(d.loop);
+	(void)sdnotify("STOPPING=1");
+
+	vms_stop(&d);
 	metrics_server_free(d.metrics);
 	ctl_server_free(d.ctl);
 	ports_free_all(&d);
 	balancer_free(d.bal);
 	synchronize_rcu();
 	dp_free(d.dp);
+	services_stop(&d);
 	rcu_barrier();
 	evloop_free(d.loop);
 	close(sfd);

@@ -416,6 +416,7 @@ static void port_destroy(struct daemon *d, struct port *p)
 		if (!d->handed_over)
 			(void)unlink(p->spec.path);
 	}
+	services_port_gone(d, p->dp);
 	dp_port_detach(d->dp, p->dp);
 	dp_port_free_rcu(p->dp);
 	free(p);

@@ -12,6 +12,7 @@
 
 #include "balance/balancer.h"
 #include "core/log.h"
+#include "core/sdnotify.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 
@@ -21,11 +22,7 @@ static bool same_socket(const struct port_spec *a, const struct port_spec *b)
 	       a->group == b->group && a->perm == b->perm;
 }
 
-/**
- * daemon_reload() - re-read the config file and apply what changed.
- * Context: control thread. Return: 0, or -errno with the reason in @why (nothing changed).
- */
-int daemon_reload(struct daemon *d, char *why, size_t why_len)
+static int reload_apply(struct daemon *d, char *why, size_t why_len)
 {
 	struct config c;
 	unsigned int added = 0, removed = 0, recreated = 0;
@@ -84,8 +81,26 @@ int daemon_reload(struct daemon *d, char *why, size_t why_len)
 			added++;
 	}
 	added -= recreated <= added ? recreated : 0;
+	(void)services_apply_config(d, &c);
+	config_vms_set(c.vms, c.nvms);
 	log_info("reloaded %s: %u ports added, %u removed, %u re-created", d->config_path, added, removed,
 		 recreated);
 	config_free(&c);
 	return 0;
+}
+
+/**
+ * daemon_reload() - re-read the config file and apply what changed.
+ * systemd hears RELOADING=1 first and READY=1 after, even when the reload failed.
+ * Context: control thread. Return: 0, or -errno with the reason in @why (nothing changed).
+ */
+int daemon_reload(struct daemon *d, char *why, size_t why_len)
+{
+	int r;
+
+	(void)sdnotify_reloading();
+	r = reload_apply(d, why, why_len);
+	(void)sdnotifyf("READY=1\nSTATUS=%u ports, %u workers%s", d->nports, d->dp->nworkers,
+			r ? ", last reload failed" : "");
+	return r;
 }

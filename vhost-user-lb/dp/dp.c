@@ -16,6 +16,9 @@ const char *const dp_drop_names[DP_DROP__MAX] = {
 	[DP_DROP_TOO_BIG] = "too_big",
 	[DP_DROP_MALFORMED] = "malformed",
 	[DP_DROP_DISABLED] = "ring_disabled",
+	[DP_DROP_HAIRPIN] = "hairpin",
+	[DP_DROP_DEST_DOWN] = "port_down",
+	[DP_DROP_LB] = "lb_refused",
 };
 
 #define FDB_MAX_ENTRIES 65536
@@ -96,6 +99,7 @@ int dp_worker_start(struct dp *dp, int cpu, unsigned int *ret_id)
 		if (r)
 			return r;
 		w->cpu = cpu;
+		w->scratch->worker_id = i;
 		r = pthread_create(&w->thread, NULL, dp_worker_main, w);
 		if (r)
 			return -r;

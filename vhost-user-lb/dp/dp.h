@@ -35,6 +35,9 @@ enum dp_drop {
 	DP_DROP_TOO_BIG,     /* to guest: does not fit the RX buffer / over MTU */
 	DP_DROP_MALFORMED,   /* from guest: runt, bad virtio-net header, chain too long */
 	DP_DROP_DISABLED,    /* from guest: sent on a ring the frontend disabled */
+	DP_DROP_HAIRPIN,     /* from guest: addressed to a MAC behind its own port */
+	DP_DROP_DEST_DOWN,   /* to guest: its port is being reset after an error */
+	DP_DROP_LB,          /* from guest: refused by the service load balancer (see vip show) */
 	DP_DROP__MAX,
 };
 
@@ -128,6 +131,7 @@ struct dp_worker_stats {
 
 struct dp;
 struct dp_scratch;
+struct lb;
 
 struct dp_worker {
 	struct dp *dp;
@@ -147,6 +151,8 @@ struct dp_worker {
 struct dp {
 	struct dp_port_set *ports;       /* RCU: every port, for flooding */
 	struct fdb *fdb;
+	struct lb *lb;                   /* service load balancer; set before workers start */
+	bool lb_active;                  /* at least one VIP: workers ask the load balancer */
 	int event_fd;                    /* workers -> control thread: a port broke */
 	unsigned int nworkers;           /* active workers */
 	struct dp_worker *workers;       /* DP_MAX_WORKERS slots */

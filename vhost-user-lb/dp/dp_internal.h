@@ -4,6 +4,7 @@
 #define VULB_DP_DP_INTERNAL_H
 
 #include "dp/dp.h"
+#include "lb/lb.h"
 
 #define DP_BURST 32
 
@@ -13,7 +14,8 @@ struct dp_pkt {
 	uint32_t frame_len;
 	uint8_t drop;              /* enum dp_drop, or DP_DROP__MAX when not dropped */
 	uint8_t head_len;
-	uint8_t head[64];          /* first bytes of the frame, for classification and hashing */
+	uint8_t lb_dirty;          /* bytes of head the load balancer rewrote: they replace the frame's */
+	uint8_t head[104];         /* first bytes of the frame (LB_HEAD_NEED), for classification */
 };
 
 #define DP_MAX_PENDING_IRQS 64
@@ -28,8 +30,14 @@ struct dp_scratch {
 	bool coalesce;            /* false on the control thread: interrupt at once */
 	unsigned int npending;
 	struct dp_pending_irq pending[DP_MAX_PENDING_IRQS];
-	struct dp_pkt pkts[DP_BURST];
-	struct vring_chain tx[DP_BURST];
+	unsigned int worker_id;
+	/* One more slot than a burst: frames the switch makes itself (ARP replies for VIPs). */
+	struct dp_pkt pkts[DP_BURST + 1];
+	struct vring_chain tx[DP_BURST + 1];
+	struct lb_verdict lbv;
+	unsigned int narp;
+	uint8_t arp[DP_BURST][VIRTIO_NET_HDR_LEN_V1 + LB_REPLY_MAX];
+	uint8_t arp_len[DP_BURST];
 	struct vring_chain rx_cur;
 	struct vring_chain rx_first;
 };

@@ -154,6 +154,9 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 			goto rollback;
 		}
 		chain_copy(cur, off, src, p->frame_off + done, n);
+		/* The load balancer rewrote the first bytes: ours replace the sender's. */
+		if (unlikely(done < p->lb_dirty))
+			(void)vring_chain_write(cur, off, p->head + done, MIN(p->lb_dirty - done, n));
 		vring_used_put(vr, cur->head, off + n);
 		if (unlikely(dl))
 			log_chain(dl, cur, off + n);
@@ -335,8 +338,10 @@ static void deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, co
 	unsigned int nq, start = 0;
 	uint8_t q[DP_BURST], sorted[DP_BURST];
 
-	if (__atomic_load_n(&dst->broken, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&dst->broken, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_DEST_DOWN], cnt, __ATOMIC_RELAXED);
 		return;
+	}
 	if (!mask) {
 		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_QUEUE_DOWN], cnt, __ATOMIC_RELAXED);
 		return;
@@ -381,23 +386,73 @@ struct dest_cache {
 	bool valid;
 };
 
-static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
+/* Queues an ARP reply the load balancer built, for the sender's port. */
+static void queue_arp_reply(struct dp_scratch *s, const struct lb_verdict *v)
+{
+	if (s->narp == DP_BURST || v->reply_len > LB_REPLY_MAX)
+		return;
+	memset(s->arp[s->narp], 0, VIRTIO_NET_HDR_LEN_V1);
+	memcpy(s->arp[s->narp] + VIRTIO_NET_HDR_LEN_V1, v->reply, v->reply_len);
+	s->arp_len[s->narp++] = (uint8_t)v->reply_len;
+}
+
+/*
+ * The service load balancer's verdict on one frame. Return: true when it decided the frame's
+ * destination (or fate) itself, false when the frame is switched as usual.
+ */
+static bool lb_classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
+			struct dp_pkt *p, uint64_t now_s)
+{
+	struct lb_verdict *v = &s->lbv;
+	struct dp_port *d;
+
+	switch (lb_process_rcu(dp->lb, s->worker_id, p->head, p->head_len, p->frame_len, now_s, v)) {
+	case LB_PASS:
+		return false;
+	case LB_TO_CLIENT:
+		p->lb_dirty = (uint8_t)v->head_dirty;
+		return false;
+	case LB_TO_BACKEND:
+		p->lb_dirty = (uint8_t)v->head_dirty;
+		d = v->port ? v->port : fdb_lookup_rcu(dp->fdb, fdb_mac_from_bytes(p->head));
+		p->dest = d ? d : DEST_FLOOD;
+		if (d == src) {
+			p->dest = DEST_NONE;
+			p->drop = DP_DROP_HAIRPIN;
+		}
+		return true;
+	case LB_ARP_REPLY:
+		queue_arp_reply(s, v);
+		p->dest = DEST_NONE;
+		return true;
+	case LB_DROP:
+	default:
+		p->dest = DEST_NONE;
+		p->drop = DP_DROP_LB;
+		return true;
+	}
+}
+
+static void classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src, struct dp_pkt *p,
 		     const struct vring_chain *c, uint64_t now_s, struct dest_cache *dc)
 {
 	uint8_t hdr[VIRTIO_NET_HDR_LEN_V1];
 	uint64_t smac, dmac;
+	uint32_t want;
 
 	p->dest = DEST_NONE;
+	p->lb_dirty = 0;
 	if (c->len < src->hdr_len + 14) {
 		p->drop = DP_DROP_MALFORMED;
 		return;
 	}
 	p->frame_off = src->hdr_len;
 	p->frame_len = c->len - src->hdr_len;
-	if (likely(c->seg[0].len >= src->hdr_len + sizeof(p->head))) {
+	want = MIN(p->frame_len, (uint32_t)sizeof(p->head));
+	if (likely(c->seg[0].len >= src->hdr_len + want)) {
 		memcpy(hdr, c->seg[0].hva, src->hdr_len);
-		memcpy(p->head, c->seg[0].hva + src->hdr_len, sizeof(p->head));
-		p->head_len = sizeof(p->head);
+		memcpy(p->head, c->seg[0].hva + src->hdr_len, want);
+		p->head_len = (uint8_t)want;
 	} else {
 		(void)vring_chain_read(c, 0, hdr, src->hdr_len);
 		p->head_len = (uint8_t)vring_chain_read(c, src->hdr_len, p->head, sizeof(p->head));
@@ -415,6 +470,9 @@ static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
 		src->learn_mac_cache = smac;
 		src->learn_time_cache = now_s;
 	}
+	p->drop = DP_DROP__MAX;
+	if (__atomic_load_n(&dp->lb_active, __ATOMIC_RELAXED) && lb_classify(dp, s, src, p, now_s))
+		return;
 	if (p->head[0] & 1) {
 		p->dest = DEST_FLOOD;
 	} else {
@@ -427,10 +485,12 @@ static void classify(struct dp *dp, struct dp_port *src, struct dp_pkt *p,
 			*dc = (struct dest_cache){ .mac = dmac, .port = d, .valid = true };
 		}
 		p->dest = d ? d : DEST_FLOOD;
-		if (d == src)
-			p->dest = DEST_NONE;   /* hairpin: the destination is behind the sender */
+		if (d == src) {
+			/* Hairpin: the destination is behind the sender, which already has it. */
+			p->dest = DEST_NONE;
+			p->drop = DP_DROP_HAIRPIN;
+		}
 	}
-	p->drop = DP_DROP__MAX;
 }
 
 static void forward_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *src, unsigned int n)
@@ -456,6 +516,28 @@ static void forward_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *s
 		}
 		i = j;
 	}
+}
+
+/* ARP replies for VIPs go back to the port that asked, from the extra scratch slot. */
+static void send_arp_replies(struct dp *dp, struct dp_scratch *s, struct dp_port *src)
+{
+	const uint8_t slot = DP_BURST;
+	struct dp_pkt *p = &s->pkts[slot];
+
+	for (unsigned int i = 0; i < s->narp; i++) {
+		uint32_t len = s->arp_len[i];
+
+		s->tx[slot].nsegs = 1;
+		s->tx[slot].len = VIRTIO_NET_HDR_LEN_V1 + len;
+		s->tx[slot].seg[0] = (struct vring_seg){ .hva = s->arp[i], .len = s->tx[slot].len };
+		p->frame_off = VIRTIO_NET_HDR_LEN_V1;
+		p->frame_len = len;
+		p->lb_dirty = 0;
+		p->head_len = (uint8_t)MIN(len, sizeof(p->head));
+		memcpy(p->head, s->arp[i] + VIRTIO_NET_HDR_LEN_V1, p->head_len);
+		deliver(dp, s, src, &slot, 1);
+	}
+	s->narp = 0;
 }
 
 /* A started but disabled TX ring: take its chains and give them back unsent (vhost-user spec). */
@@ -507,6 +589,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 	n = MIN((unsigned int)avail, DP_BURST);
 	if (unlikely(txq->discard))
 		return discard_tx(dp, s, src, txq, vq_index, n);
+	s->narp = 0;
 	for (; taken < n; taken++) {
 		struct dp_pkt *p = &s->pkts[taken];
 		int r = vring_pop(vr, mem, false, &s->tx[taken]);
@@ -520,15 +603,19 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			p->drop = DP_DROP_MALFORMED;
 			continue;
 		}
-		classify(dp, src, p, &s->tx[taken], now_s, &dc);
+		classify(dp, s, src, p, &s->tx[taken], now_s, &dc);
 	}
 	forward_burst(dp, s, src, n);
+	if (unlikely(s->narp))
+		send_arp_replies(dp, s, src);
 	for (unsigned int i = 0; i < n; i++) {
 		vring_used_put(vr, s->tx[i].head, 0);
 		if (s->pkts[i].drop == DP_DROP_MALFORMED)
 			malformed++;
 		else
 			bytes += s->pkts[i].frame_len;
+		if (unlikely(s->pkts[i].drop == DP_DROP_HAIRPIN || s->pkts[i].drop == DP_DROP_LB))
+			stat_add(&txq->stats.drops[s->pkts[i].drop], 1);
 	}
 	vring_used_publish(vr);
 	dp_log_used(rcu_dereference(src->dlog), txq);
@@ -565,6 +652,7 @@ int dp_inject(struct dp *dp, struct dp_port *from, const uint8_t *frame, uint32_
 	s->tx[0].seg[0] = (struct vring_seg){ .hva = buf, .len = s->tx[0].len };
 	p->frame_off = VIRTIO_NET_HDR_LEN_V1;
 	p->frame_len = len;
+	p->lb_dirty = 0;
 	p->head_len = (uint8_t)MIN(len, sizeof(p->head));
 	memcpy(p->head, frame, p->head_len);
 	p->dest = DEST_FLOOD;

@@ -38,6 +38,18 @@ int vring_map(struct vring *vr, const struct gmem_table *mem, uint16_t num, uint
 	vr->desc = (struct vring_desc *)map_contiguous(mem, desc_qva, vring_desc_bytes(num));
 	vr->avail = (struct vring_avail *)map_contiguous(mem, avail_qva, vring_avail_bytes(num));
 	vr->used = (struct vring_used *)map_contiguous(mem, used_qva, vring_used_bytes(num));
+	/*
+	 * A region's frontend address and file offset need not share alignment: an aligned qva
+	 * can land on a misaligned host address, which we would then access as a struct.
+	 */
+	if (vr->desc && vr->avail && vr->used &&
+	    (((uintptr_t)vr->desc & 15) || ((uintptr_t)vr->avail & 1) || ((uintptr_t)vr->used & 3))) {
+		WHY("ring areas misaligned in our mapping (region offset not aligned)");
+		vr->desc = NULL;
+		vr->avail = NULL;
+		vr->used = NULL;
+		return -EINVAL;
+	}
 	if (!vr->desc || !vr->avail || !vr->used) {
 		WHY("ring area outside guest memory or across a region end (%s)",
 		    !vr->desc ? "desc" : !vr->avail ? "avail" : "used");
@@ -250,9 +262,10 @@ void vring_notify_disable(struct vring *vr)
 		__atomic_store_n(&vr->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
 }
 
-uint32_t vring_chain_write(const struct vring_chain *c, uint32_t off, const void *src, uint32_t len)
+/* Copies between a flat buffer and a chain at @off, in the direction @to_chain says. */
+static uint32_t chain_xfer(const struct vring_chain *c, uint32_t off, uint8_t *buf, uint32_t len,
+			   bool to_chain)
 {
-	const uint8_t *p = src;
 	uint32_t done = 0;
 
 	for (unsigned int i = 0; i < c->nsegs && done < len; i++) {
@@ -263,29 +276,22 @@ uint32_t vring_chain_write(const struct vring_chain *c, uint32_t off, const void
 			continue;
 		}
 		n = MIN(c->seg[i].len - off, len - done);
-		memcpy(c->seg[i].hva + off, p + done, n);
+		if (to_chain)
+			memcpy(c->seg[i].hva + off, buf + done, n);
+		else
+			memcpy(buf + done, c->seg[i].hva + off, n);
 		done += n;
 		off = 0;
 	}
 	return done;
 }
 
+uint32_t vring_chain_write(const struct vring_chain *c, uint32_t off, const void *src, uint32_t len)
+{
+	return chain_xfer(c, off, (uint8_t *)src, len, true);
+}
+
 uint32_t vring_chain_read(const struct vring_chain *c, uint32_t off, void *dst, uint32_t len)
 {
-	uint8_t *p = dst;
-	uint32_t done = 0;
-
-	for (unsigned int i = 0; i < c->nsegs && done < len; i++) {
-		uint32_t n;
-
-		if (off >= c->seg[i].len) {
-			off -= c->seg[i].len;
-			continue;
-		}
-		n = MIN(c->seg[i].len - off, len - done);
-		memcpy(p + done, c->seg[i].hva + off, n);
-		done += n;
-		off = 0;
-	}
-	return done;
+	return chain_xfer(c, off, dst, len, false);
 }

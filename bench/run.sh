@@ -1,0 +1,373 @@
+#!/bin/bash
+# Benchmark vhost-user-lb against DPDK's vhost backend (issue 3) and print a short table.
+#
+# Traffic: one dpdk-testpmd process (the frontend) with two virtio-user ports, S0 and S1, and a
+# null port, its forwarding lcore on FE_CPU. A closed loop: INFLIGHT frames (real Eth/IPv4/UDP,
+# testpmd's txonly template) are put into S0, addressed to S1's MAC; whatever arrives on S1 is
+# sent into S0 again. The rate on S1 is the backend's S0->S1 forwarding rate.
+# Backends, each with its worker on BK_CPU:
+#   ours: vhost-user-lb --workers BK_CPU, ports a (S0) and b (S1)
+#   ref:  dpdk-testpmd with two vhost PMD ports, io forwarding, one forwarding lcore
+# They run alternately, ours then ref, PAIRS times; every run is a fresh backend and frontend.
+#
+# Per run: backend CPU with links up and no traffic (IDLE s); 64 B at full load; 64 B at about
+# 25% load; 1518 B at full load. 25% load: the frontend process is put in a CPU cgroup with a
+# quota of 25% of a core (period 20 ms), so it sends bursts for 5 ms and is silent for 15 ms.
+# Backend CPU is read from /proc/PID/task/*/schedstat (every thread of the backend process).
+#
+# usage: bench/run.sh [--quick] [--pairs N] [--out DIR] [--ours BIN] [--standin] [--force]
+#   --quick    1 pair, short windows, 25% quota not steered: under a minute
+#   --pairs N  pairs of runs (default 5)
+#   --out DIR  results directory (default bench/results/<date>-<time>[-quick])
+#   --ours BIN the daemon (default $VHOST_LB_BIN, else build/vhost-user-lb/vhost-user-lb)
+#   --standin  run the DPDK reference in the "ours" slot too (to test the harness itself)
+#   --force    run even if QEMU is running (figures will be noisy); the harness holds
+#              /tmp/vhost-lb-qemu.lock (the QEMU suites' lock) for the whole run
+# env: FE_CPU (default 0), BK_CPU (default 1), IDLE, WARMUP, DURATION (seconds), INFLIGHT
+# Output: table on stdout; runs.csv, summary.json, memcpy.txt, logs/ in the results directory.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/.." && pwd)
+# shellcheck source=tests/interop/lib-testpmd.sh
+. "$SRC/tests/interop/lib-testpmd.sh"
+
+QUICK=0 PAIRS="" OUT="" OURS_BIN="" OURS_CTL="" STANDIN=0 FORCE=0
+ARGS=("$@")
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1; shift ;;
+	--pairs) PAIRS=$2; shift 2 ;;
+	--out) OUT=$2; shift 2 ;;
+	--ours) OURS_BIN=$2; shift 2 ;;
+	--standin) STANDIN=1; shift ;;
+	--force) FORCE=1; shift ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run.sh: unknown option '$1' (--help)" >&2; exit 2 ;;
+	esac
+done
+
+if [ "$QUICK" = 1 ]; then
+	: "${PAIRS:=1}" "${IDLE:=1}" "${WARMUP:=0.5}" "${DURATION:=1.5}" "${CALIB_STEPS:=0}"
+else
+	: "${PAIRS:=5}" "${IDLE:=10}" "${WARMUP:=2}" "${DURATION:=10}" "${CALIB_STEPS:=2}"
+fi
+FE_CPU=${FE_CPU:-0}
+BK_CPU=${BK_CPU:-1}
+INFLIGHT=${INFLIGHT:-6}          # bursts of 32 frames in the loop; below the 256-entry rings
+LOAD_PCT=25
+CG_PERIOD_US=20000
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+
+command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd missing (scripts/setup-host.sh)"
+command -v python3 >/dev/null || die "python3 missing"
+[ "$(id -u)" = 0 ] || die "needs root (DPDK memory, cgroups)"
+if [ "$STANDIN" = 0 ]; then
+	[ -n "$OURS_BIN" ] || OURS_BIN=${VHOST_LB_BIN:-$SRC/build/vhost-user-lb/vhost-user-lb}
+	[ -x "$OURS_BIN" ] || die "daemon '$OURS_BIN' not found: build it (meson setup build && ninja -C build), pass --ours BIN, or --standin"
+	OURS_CTL=${VHOST_LB_CTL:-$(dirname "$OURS_BIN")/vhost-user-lbctl}
+fi
+# QEMU test suites hold this lock around every guest boot: holding it keeps them off our cores.
+exec {LOCKFD}>/tmp/vhost-lb-qemu.lock
+if flock -n "$LOCKFD"; then
+	:
+elif [ "$QUICK" = 1 ]; then
+	note "WARNING: a QEMU test holds /tmp/vhost-lb-qemu.lock; quick run goes on, figures will be noisy"
+else
+	note "waiting for the QEMU test lock (/tmp/vhost-lb-qemu.lock)"
+	flock -w 1800 "$LOCKFD" || die "QEMU test lock still held after 30 min"
+fi
+if pgrep -f qemu-system >/dev/null; then
+	[ "$FORCE" = 1 ] || [ "$QUICK" = 1 ] || die "QEMU is running (another test suite): the cores are not quiet; wait, or --force"
+	note "WARNING: QEMU is running; figures will be noisy"
+fi
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+[ -n "$OUT" ] || OUT=$HERE/results/$STAMP$([ "$QUICK" = 1 ] && echo -quick)
+mkdir -p "$OUT/logs"
+OUT=$(cd "$OUT" && pwd)
+# sockets and FIFOs live outside the results: unix socket paths are limited to 108 bytes
+RUN=$(mktemp -d /tmp/vlb-bench.XXXXXX)
+PFX=vlbb$$
+CG="" CG_ROOT=""
+BKPID="" BKKIND=""
+
+cleanup() {
+	set +e
+	tp_stop fe
+	stop_backend
+	[ -z "$CG" ] || rmdir "$CG" 2>/dev/null
+	rm -rf "$RUN" /var/run/dpdk/"$PFX"* 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- measurement primitives
+# sched_sum PID: sets SR (ns on CPU) and SW (ns runnable but waiting) summed over all threads.
+sched_sum() {
+	local t a b
+	SR=0 SW=0
+	for t in /proc/"$1"/task/*/schedstat; do
+		read -r a b _ <"$t" 2>/dev/null || continue
+		SR=$((SR + a)) SW=$((SW + b))
+	done
+}
+
+# snap: frontend port counters and both processes' CPU at one moment: the middle of the stats
+# command's round trip (on a loaded machine testpmd's answer can lag by a scheduler slice).
+snap() {
+	local t0 t1 st
+	t0=${EPOCHREALTIME/./}
+	sched_sum "$BKPID"; S_BKR=$SR S_BKW=$SW
+	sched_sum "${TP_PID[fe]}"; S_FEW=$SW
+	st=$(tp_port_stats fe 3) || die "frontend stats failed"
+	t1=${EPOCHREALTIME/./}
+	S_T=$(((t0 + t1) / 2))
+	read -r S_TX0 S_RX1 S_RX1B < <(awk '$1 == 0 {tx0 = $4} $1 == 1 {rx1 = $2; rb = $3} END {printf "%.0f %.0f %.0f\n", tx0, rx1, rb}' <<<"$st")
+}
+
+# window NAME SECONDS: measure; prints "mpps gbps drop ns_per_pkt bk_cores bk_wait fe_wait"
+window() {
+	local a_t a_tx a_rx a_rb a_bkr a_bkw a_few
+	snap
+	a_t=$S_T a_tx=$S_TX0 a_rx=$S_RX1 a_rb=$S_RX1B a_bkr=$S_BKR a_bkw=$S_BKW a_few=$S_FEW
+	sleep "$2"
+	snap
+	awk -v dt=$((S_T - a_t)) -v tx=$((S_TX0 - a_tx)) -v rx=$((S_RX1 - a_rx)) -v rb=$((S_RX1B - a_rb)) \
+		-v bkr=$((S_BKR - a_bkr)) -v bkw=$((S_BKW - a_bkw)) -v few=$((S_FEW - a_few)) 'BEGIN {
+		us = dt; ns = dt * 1000
+		printf "%.4f %.3f %.6f %.1f %.3f %.3f %.3f\n", rx / us, rb * 8 / ns, tx ? (tx - rx) / tx : 0,
+			rx ? bkr / rx : 0, bkr / ns, bkw / ns, few / ns }'
+	note "$1: $(awk -v dt=$((S_T - a_t)) -v rx=$((S_RX1 - a_rx)) 'BEGIN {printf "%d frames received on S1 in %.3f s", rx, dt / 1e6}')"
+}
+
+# idle SECONDS: backend CPU (cores) with links up and no traffic.
+idle_cpu() {
+	local r0 t0 t1
+	sched_sum "$BKPID"; r0=$SR
+	t0=${EPOCHREALTIME/./}
+	sleep "$1"
+	sched_sum "$BKPID"
+	t1=${EPOCHREALTIME/./}
+	awk -v r=$((SR - r0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.4f\n", r / (t * 1000)}'
+}
+
+# ---------------------------------------------------------------- 25% load: a CPU quota
+cg_setup() {
+	local base
+	if [ -w /sys/fs/cgroup/cpu ] && [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+		base=/sys/fs/cgroup/cpu
+		CG=$base/vlb-bench-$$
+		mkdir "$CG"
+		echo "$CG_PERIOD_US" >"$CG/cpu.cfs_period_us"
+		echo $((CG_PERIOD_US * LOAD_PCT / 100)) >"$CG/cpu.cfs_quota_us"
+	elif [ -e /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+		base=/sys/fs/cgroup
+		grep -qw cpu "$base/cgroup.subtree_control" || echo +cpu >"$base/cgroup.subtree_control"
+		CG=$base/vlb-bench-$$
+		mkdir "$CG"
+		echo "$((CG_PERIOD_US * LOAD_PCT / 100)) $CG_PERIOD_US" >"$CG/cpu.max"
+	else
+		note "no writable CPU cgroup controller: the ${LOAD_PCT}% load figure is skipped"
+		return 0
+	fi
+	CG_ROOT=$base
+}
+cg_quota() {  # PERCENT of one core
+	local us=$((CG_PERIOD_US * $1 / 100))
+	[ "$us" -ge 1000 ] || us=1000    # the kernel's minimum quota
+	if [ -e "$CG/cpu.cfs_quota_us" ]; then echo "$us" >"$CG/cpu.cfs_quota_us"; else echo "$us $CG_PERIOD_US" >"$CG/cpu.max"; fi
+}
+cg_throttle() {  # on|off PID
+	[ -n "$CG" ] || return 1
+	if [ "$1" = on ]; then echo "$2" >"$CG/cgroup.procs"; else echo "$2" >"$CG_ROOT/cgroup.procs"; fi
+}
+
+# ---------------------------------------------------------------- backends
+start_backend() {  # KIND DIR: KIND is ours|ref; sockets DIR/s0.sock DIR/s1.sock
+	local kind=$1 d=$2 i
+	BKKIND=$kind
+	if [ "$kind" = ref ] || [ "$STANDIN" = 1 ]; then
+		# shellcheck disable=SC2046
+		tp_start bk "$d" dpdk-testpmd --lcores "0@$FE_CPU,1@$BK_CPU" --main-lcore 0 \
+			--file-prefix="${PFX}bk" --no-pci $(tp_mem_opts 256) \
+			--vdev "net_vhost0,iface=$d/s0.sock,queues=1" \
+			--vdev "net_vhost1,iface=$d/s1.sock,queues=1" \
+			-- -i --nb-cores=1 --forward-mode=io --rxq=1 --txq=1 --total-num-mbufs=16384
+		BKPID=${TP_PID[bk]}
+		BKKIND=testpmd
+	else
+		"$OURS_BIN" --socket-dir "$d" --ctl-socket "$d/ctl.sock" \
+			--port "a,path=$d/s0.sock,queues=1" --port "b,path=$d/s1.sock,queues=1" \
+			--workers "$BK_CPU" --log-level warn 2>"$d/bk.log" &
+		BKPID=$!
+		BKKIND=daemon
+	fi
+	for ((i = 0; i < 300; i++)); do
+		[ -S "$d/s0.sock" ] && [ -S "$d/s1.sock" ] && break
+		kill -0 "$BKPID" 2>/dev/null || die "$kind backend exited at start (log: $d/bk.log)"
+		sleep 0.1
+	done
+	if [ ! -S "$d/s0.sock" ] || [ ! -S "$d/s1.sock" ]; then
+		die "$kind backend made no sockets in 30 s"
+	fi
+	[ "$BKKIND" = testpmd ] && tp_send bk "start"
+	return 0
+}
+stop_backend() {
+	local i
+	[ -n "$BKPID" ] || return 0
+	if [ "$BKKIND" = testpmd ]; then
+		tp_stop bk
+	else
+		kill -TERM "$BKPID" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do kill -0 "$BKPID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$BKPID" 2>/dev/null || true
+		wait "$BKPID" 2>/dev/null || true
+	fi
+	BKPID=""
+	return 0
+}
+
+# ---------------------------------------------------------------- frontend and the loop
+MAC0=02:00:00:00:02:10
+MAC1=02:00:00:00:02:11
+start_frontend() {  # DIR
+	local d=$1
+	# The main lcore only answers our stats commands; beside its own busy poller it would answer
+	# a scheduler slice late and blur the measurement window, on BK_CPU it answers at once.
+	# shellcheck disable=SC2046
+	tp_start fe "$d" dpdk-testpmd --lcores "0@$BK_CPU,1@$FE_CPU" --main-lcore 0 \
+		--file-prefix="${PFX}fe" --no-pci $(tp_mem_opts 256) \
+		--vdev "net_virtio_user0,path=$d/s0.sock,mac=$MAC0,queues=1,queue_size=256" \
+		--vdev "net_virtio_user1,path=$d/s1.sock,mac=$MAC1,queues=1,queue_size=256" \
+		--vdev "net_null0,no-rx=1" \
+		-- -i --nb-cores=1 --forward-mode=io --total-num-mbufs=32768 --burst=32 --txpkts=64 \
+		--eth-peer=0,$MAC1 --eth-peer=1,$MAC0 --port-topology=chained --portlist=0,2 --no-flush-rx
+	tp_links_up fe 2 30 || { tp_log_has_errors fe; die "virtio-user links not up (log: $d/fe.log)"; }
+	if tp_log_has_errors fe; then die "virtio-user setup error (log: $d/fe.log)"; fi
+}
+fwd() {  # start|stop
+	if [ "$1" = start ]; then
+		tp_cmd fe "start" 'io packet forwarding|already started' 1 10 >/dev/null || die "frontend start failed"
+	else
+		tp_cmd fe "stop" 'Done\.|not started' 1 10 >/dev/null || die "frontend stop failed"
+	fi
+}
+# Ports: 0 = S0, 1 = S1, 2 = null (never receives). Chained topology, port list order:
+#   "1 2":   RX S1 -> TX null, RX null -> TX S1: "start tx_first" sends from S1 only (to MAC0),
+#            so a learning switch learns MAC1 on b and later frames to MAC1 are unicast.
+#   "0 2":   RX S0 -> TX null, null -> TX S0: "start tx_first" seeds S0 only.
+#   "1 0 2": RX S1 -> TX S0 closes the loop; RX S0 -> null drains anything sent back to S0.
+# --no-flush-rx keeps seeded frames waiting in S1's ring across the restarts.
+learn() {
+	tp_send fe "set portlist 1,2"
+	tp_cmd fe "start tx_first 1" 'io packet forwarding|already started' 1 10 >/dev/null || die "learn failed"
+	sleep 0.2
+	fwd stop
+}
+seed_loop() {  # SIZE
+	tp_send fe "set txpkts $1"
+	tp_send fe "set portlist 0,2"
+	tp_cmd fe "start tx_first $INFLIGHT" 'io packet forwarding|already started' 1 10 >/dev/null || die "seed failed"
+	sleep 0.2
+	fwd stop
+	tp_send fe "set portlist 1,0,2"
+	fwd start
+}
+drain_loop() {
+	fwd stop
+	tp_send fe "set portlist 1,2"
+	fwd start
+	sleep 0.5
+	fwd stop
+}
+
+# ---------------------------------------------------------------- one run
+CSV=$OUT/runs.csv
+echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518" >"$CSV"
+
+one_run() {  # PAIR KIND
+	local pair=$1 kind=$2 d idle r64 r25="na na na na na na na" r1518 label q k
+	label=$kind
+	[ "$kind" = ours ] && [ "$STANDIN" = 1 ] && label=ours-standin
+	d=$RUN/p$pair-$kind
+	mkdir -p "$d"
+	start_backend "$kind" "$d"
+	start_frontend "$d"
+	idle=$(idle_cpu "$IDLE")
+	note "pair $pair $label: idle backend ${idle} cores over ${IDLE} s"
+	learn
+	# a record that the switch learned MAC1 on b, so the loop below is unicast, not flooding
+	if [ "$BKKIND" = daemon ] && [ -x "$OURS_CTL" ]; then
+		timeout 10 "$OURS_CTL" -s "$d/ctl.sock" fdb >"$d/fdb.log" 2>&1 || true
+	fi
+	seed_loop 64
+	sleep "$WARMUP"
+	r64=$(window "pair $pair $label 64B" "$DURATION")
+	if cg_throttle on "${TP_PID[fe]}"; then
+		# The frontend's rate is not proportional to its quota (it shares the machine, and
+		# ring effects), so steer the quota towards LOAD_PCT of this run's peak first.
+		q=$LOAD_PCT
+		for ((k = 0; k < CALIB_STEPS; k++)); do
+			cg_quota "$q"
+			sleep 0.5
+			q=$(awk -v q="$q" -v r="$(window "pair $pair $label calibrate quota ${q}%" 1 | cut -d' ' -f1)" \
+				-v peak="${r64%% *}" -v want="$LOAD_PCT" 'BEGIN {
+				n = (r > 0) ? q * want / 100 * peak / r : q; if (n > 100) n = 100; if (n < 5) n = 5
+				printf "%d\n", n + 0.5 }')
+		done
+		cg_quota "$q"
+		sleep "$WARMUP"
+		r25=$(window "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)" "$DURATION")
+		cg_throttle off "${TP_PID[fe]}"
+	fi
+	drain_loop
+	seed_loop 1518
+	sleep "$WARMUP"
+	r1518=$(window "pair $pair $label 1518B" "$DURATION")
+	fwd stop
+	tp_stop fe
+	stop_backend
+	for f in "$d"/*.log "$d"/*.cmd; do
+		[ ! -e "$f" ] || cp "$f" "$OUT/logs/p$pair-$label-$(basename "$f")"
+	done
+	python3 - "$pair" "$label" "$idle" "$r64" "$r25" "$r1518" >>"$CSV" <<'EOF'
+import sys
+pair, label, idle, r64, r25, r1518 = sys.argv[1:7]
+a, b, c = r64.split(), r25.split(), r1518.split()
+# window: mpps gbps drop ns_per_pkt bk_cores bk_wait fe_wait
+load = "%.3f" % (float(b[0]) / float(a[0])) if b[0] != "na" and float(a[0]) > 0 else "na"
+print(",".join([pair, label, idle, a[0], a[2], a[3], a[4], a[5], a[6],
+                b[0], load, b[3], b[4], b[5],
+                c[1], c[0], c[2], c[3], c[4], c[5], c[6]]))
+EOF
+	awk -F, 'END {printf "pair %s %-12s 64B %7.3f Mpps %6.1f ns/pkt | %s%% load %s Mpps %s ns/pkt | 1518B %6.2f Gbit/s | idle %s cores\n", $1, $2, $4, $6, '"$LOAD_PCT"', $10, $12, $15, $3}' "$CSV"
+}
+
+# ---------------------------------------------------------------- main
+{
+	echo "date: $(date -Is)"
+	echo "host: $(uname -n) kernel $(uname -r)"
+	echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) CPUs online"
+	echo "dpdk-testpmd: $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null || echo unknown)"
+	echo "command: bench/run.sh ${ARGS[*]}"
+	echo "ours: ${OURS_BIN:-standin}$([ -n "$OURS_BIN" ] && git -C "$(dirname "$OURS_BIN")" describe --always --dirty 2>/dev/null | sed 's/^/ at /')"
+	echo "fe_cpu=$FE_CPU bk_cpu=$BK_CPU pairs=$PAIRS idle_s=$IDLE warmup_s=$WARMUP duration_s=$DURATION inflight=$((INFLIGHT * 32)) load=${LOAD_PCT}% (cfs quota, period ${CG_PERIOD_US} us)"
+} | tee "$OUT/machine.txt" | sed 's/^/# /' >&2
+
+cc -O2 -std=gnu11 -Wall -Wextra -o "$RUN/memcpy-bench" "$HERE/memcpy-bench.c"
+MC_ARGS=()
+[ "$QUICK" = 1 ] && MC_ARGS=(--quick)
+taskset -c "$BK_CPU" "$RUN/memcpy-bench" "${MC_ARGS[@]}" >"$OUT/memcpy.txt"
+cg_setup
+
+for ((p = 1; p <= PAIRS; p++)); do
+	one_run "$p" ours
+	one_run "$p" ref
+done
+
+python3 "$HERE/summarize.py" "$OUT" | tee "$OUT/table.txt"
+echo "results: $OUT"

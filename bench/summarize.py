@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Summarise a bench/run.sh results directory: per-pair figures, medians, ours/ref ratios,
+the memcpy limit and the issue-3 targets. Prints a table; writes summary.json beside runs.csv.
+
+usage: summarize.py RESULTS_DIR
+"""
+import csv
+import json
+import os
+import statistics
+import sys
+
+NOISY_WAIT = 0.05  # fraction of wall time a process may wait for a CPU in a clean run
+
+FIELDS = [  # column, label, unit, decimals
+    ("mpps64", "64 B forwarded", "Mpps", 3),
+    ("gbps1518", "1518 B forwarded", "Gbit/s", 2),
+    ("mpps1518", "1518 B forwarded", "Mpps", 3),
+    ("drop64", "drop rate 64 B", "", 6),
+    ("drop1518", "drop rate 1518 B", "", 6),
+    ("ns_pkt64", "backend CPU 64 B", "ns/pkt", 1),
+    ("ns_pkt1518", "backend CPU 1518 B", "ns/pkt", 1),
+    ("idle_cores", "backend CPU idle", "cores", 4),
+    ("mpps25", "64 B at ~25% load", "Mpps", 3),
+    ("load25", "  load / own peak", "", 2),
+    ("ns_pkt25", "backend CPU at ~25%", "ns/pkt", 1),
+    ("bk_wait64", "backend waited (64 B)", "of wall", 3),
+    ("fe_wait64", "frontend waited (64 B)", "of wall", 3),
+]
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def median(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, d):
+    return "na" if v is None else "%.*f" % (d, v)
+
+
+def main():
+    out = sys.argv[1]
+    with open(os.path.join(out, "runs.csv")) as f:
+        rows = list(csv.DictReader(f))
+    backends = []
+    for r in rows:
+        if r["backend"] not in backends:
+            backends.append(r["backend"])
+    ours = next((b for b in backends if b.startswith("ours")), None)
+    ref = "ref" if "ref" in backends else None
+
+    memcpy = {}
+    try:
+        with open(os.path.join(out, "memcpy.txt")) as f:
+            for line in f:
+                kv = dict(x.split("=", 1) for x in line.split())
+                memcpy["%s_%s" % (kv["set"], kv["size"])] = {
+                    "mcopy_per_s": float(kv["mcopy_per_s"]),
+                    "gbyte_per_s": float(kv["gbyte_per_s"]),
+                }
+    except FileNotFoundError:
+        pass
+
+    summary = {"backends": {}, "ratios_ours_over_ref": {}, "memcpy": memcpy, "pairs": []}
+    for b in backends:
+        summary["backends"][b] = {
+            k: median([num(r[k]) for r in rows if r["backend"] == b]) for k, *_ in FIELDS
+        }
+    if ours and ref:
+        for k, *_ in FIELDS:
+            o, r_ = summary["backends"][ours][k], summary["backends"][ref][k]
+            summary["ratios_ours_over_ref"][k] = (o / r_) if o is not None and r_ else None
+    pairs = sorted({int(r["pair"]) for r in rows})
+    for p in pairs:
+        pr = {r["backend"]: r for r in rows if int(r["pair"]) == p}
+        entry = {"pair": p}
+        for b, r in pr.items():
+            entry[b] = {k: num(r[k]) for k, *_ in FIELDS}
+        if ours in pr and ref in pr:
+            for k in ("mpps64", "gbps1518", "ns_pkt64"):
+                o, r_ = num(pr[ours][k]), num(pr[ref][k])
+                entry["ratio_" + k] = (o / r_) if o is not None and r_ else None
+        summary["pairs"].append(entry)
+
+    # per-pair lines
+    print("per pair (ours then ref in each pair):")
+    print("%-5s %-13s %9s %10s %10s %10s %9s %8s" % (
+        "pair", "backend", "64B Mpps", "1518B Gb/s", "ns/pkt 64", "ns/pkt 25%", "load 25%", "idle"))
+    for r in rows:
+        print("%-5s %-13s %9s %10s %10s %10s %9s %8s" % (
+            r["pair"], r["backend"], fmt(num(r["mpps64"]), 3), fmt(num(r["gbps1518"]), 2),
+            fmt(num(r["ns_pkt64"]), 1), fmt(num(r["ns_pkt25"]), 1), fmt(num(r["load25"]), 2),
+            fmt(num(r["idle_cores"]), 3)))
+    for e in summary["pairs"]:
+        if "ratio_mpps64" in e:
+            print("pair %d ratio ours/ref: 64B %s, 1518B %s, ns/pkt 64B %s" % (
+                e["pair"], fmt(e["ratio_mpps64"], 3), fmt(e["ratio_gbps1518"], 3),
+                fmt(e["ratio_ns_pkt64"], 3)))
+
+    # medians
+    print()
+    print("medians over %d pair(s):" % len(pairs))
+    hdr = "%-24s %-8s" % ("figure", "unit") + "".join(" %13s" % b for b in backends)
+    if ours and ref:
+        hdr += " %10s" % "ours/ref"
+    print(hdr)
+    for k, label, unit, d in FIELDS:
+        line = "%-24s %-8s" % (label, unit)
+        line += "".join(" %13s" % fmt(summary["backends"][b][k], d) for b in backends)
+        if ours and ref:
+            line += " %10s" % fmt(summary["ratios_ours_over_ref"].get(k), 3)
+        print(line)
+    print("(backend CPU seconds per million packets = ns/pkt / 1000)")
+    if memcpy:
+        print()
+        print("memcpy limit, one core (glibc memcpy, CPU time):")
+        for key, v in memcpy.items():
+            s, size = key.split("_")
+            print("  %-4s %5s B copies: %7.1f Mcopy/s  %6.2f GB/s" % (
+                s, size, v["mcopy_per_s"], v["gbyte_per_s"]))
+
+    # issue 3 targets, only when both were measured
+    if ours and ref:
+        bo, rt = summary["backends"][ours], summary["ratios_ours_over_ref"]
+        checks = [
+            ("64 B >= 1.2x reference", rt.get("mpps64"), lambda v: v >= 1.2),
+            ("1518 B >= 1.5x reference", rt.get("gbps1518"), lambda v: v >= 1.5),
+            ("idle <= 0.01 cores", bo.get("idle_cores"), lambda v: v <= 0.01),
+            ("ns/pkt at ~25% <= 1.3x own full load",
+             (bo["ns_pkt25"] / bo["ns_pkt64"]) if bo.get("ns_pkt25") and bo.get("ns_pkt64") else None,
+             lambda v: v <= 1.3),
+        ]
+        # A backend or frontend that waited for a CPU means another process took its core:
+        # then the figures measure the machine's load as much as the backends.
+        waits = [summary["backends"][b][k] for b in backends for k in ("bk_wait64", "fe_wait64")]
+        worst = max((w for w in waits if w is not None), default=0.0)
+        noisy = worst > NOISY_WAIT
+        summary["noisy"] = {"worst_median_wait": worst, "threshold": NOISY_WAIT, "noisy": noisy}
+        print()
+        if noisy:
+            print("WARNING: busy machine: a median CPU wait of %.2f of wall time (threshold %.2f);"
+                  % (worst, NOISY_WAIT))
+            print("         the verdicts below are not reliable, rerun on quiet cores.")
+        print("issue 3 targets (%s):" % ours)
+        summary["targets"] = {}
+        for name, v, ok in checks:
+            res = "not measured" if v is None else ("met" if ok(v) else "MISSED")
+            if noisy and v is not None:
+                res += " (noisy run)"
+            summary["targets"][name] = {"value": v, "result": res}
+            print("  %-40s %8s  %s" % (name, fmt(v, 3), res))
+
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    main()

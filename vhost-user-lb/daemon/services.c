@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Virtual-IP services on the control thread: the vip-* control commands, flow expiry, and
+ * backends that follow their VMs. A backend may be named by VM: its MAC is then taken from
+ * the VM's vhostuser interface (discovery), and when discovery says that VM stopped, the
+ * backend is taken down at once (no new flows; its flows are dropped), and up again when the
+ * VM comes back.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "ctl/ctl_internal.h"
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+#include "disc/disc.h"
+#include "lb/lb.h"
+
+#define MAX_VM_BACKENDS 1024
+
+/* Backends named by VM, so discovery events can find them. */
+struct vm_backend {
+	char vm[64];
+	struct lb_backend *be;
+};
+
+static struct vm_backend vm_backends[MAX_VM_BACKENDS];
+static unsigned int n_vm_backends;
+
+static void on_expire(struct ev_source *src, void *opaque)
+{
+	struct daemon *d = opaque;
+
+	(void)src;
+	(void)lb_flows_expire(d->lb, time_ns_mono() / 1000000000ull);
+}
+
+/* Context: control thread, before the workers start (they read dp->lb without a barrier). */
+int services_start(struct daemon *d, uint32_t max_flows)
+{
+	struct lb_config cfg = { .max_flows = max_flows };
+	int r = lb_new(&cfg, &d->lb);
+
+	if (r)
+		return r;
+	d->dp->lb = d->lb;
+	return evloop_add_timer(d->loop, 1000, 1000, on_expire, d, NULL);
+}
+
+/* Context: control thread, after the workers stopped. */
+void services_stop(struct daemon *d)
+{
+	lb_free(d->lb);
+	d->lb = NULL;
+}
+
+static void forget_backend(const struct lb_backend *be)
+{
+	for (unsigned int i = 0; i < n_vm_backends; i++)
+		if (vm_backends[i].be == be) {
+			vm_backends[i] = vm_backends[--n_vm_backends];
+			return;
+		}
+}
+
+/* Discovery says @vm_name started (up) or stopped (down). Context: control thread. */
+void services_vm_changed(struct daemon *d, const char *vm_name, bool up)
+{
+	for (unsigned int i = 0; d->lb && i < n_vm_backends; i++)
+		if (strcmp(vm_backends[i].vm, vm_name) == 0) {
+			(void)lb_backend_set_up(d->lb, vm_backends[i].be, up);
+			log_info("VM '%s' %s: its load-balancer backend is %s", vm_name,
+				 up ? "started" : "stopped", up ? "up again" : "down");
+		}
+}
+
+/* Called before a port is freed: flows steered to it must not outlive it. */
+void services_port_gone(struct daemon *d, struct dp_port *port)
+{
+	if (d->lb)
+		(void)lb_port_gone(d->lb, port);
+}
+
+static struct lb_vip *find_vip(struct daemon *d, struct json_object *req, char *err, size_t len)
+{
+	const char *text = ctl_get_str(req, "vip");
+	struct lb_vip_spec spec;
+	struct lb_vip *vip;
+
+	if (!text) {
+		snprintf(err, len, "needs \"vip\" (ADDR:PORT/PROTO)");
+		return NULL;
+	}
+	if (lb_vip_spec_parse(text, &spec, err, len))
+		return NULL;
+	vip = lb_vip_find(d->lb, spec.addr, spec.port, spec.proto);
+	if (!vip)
+		snprintf(err, len, "no VIP %s", text);
+	return vip;
+}
+
+static void set_active(struct daemon *d, int delta)
+{
+	static int nvips;
+
+	nvips += delta;
+	__atomic_store_n(&d->dp->lb_active, nvips > 0, __ATOMIC_RELEASE);
+}
+
+static int vip_add(struct daemon *d, const char *text, const char *algo, char *err, size_t len)
+{
+	struct lb_vip_spec spec;
+	struct lb_vip *vip;
+	int r;
+
+	if (lb_vip_spec_parse(text, &spec, err, len))
+		return -EINVAL;
+	if (algo && *algo && lb_algo_parse(algo, &spec.algo)) {
+		snprintf(err, len, "unknown algorithm '%s' (maglev, least-load, wrr)", algo);
+		return -EINVAL;
+	}
+	r = lb_vip_add(d->lb, &spec, &vip);
+	if (r) {
+		snprintf(err, len, "vip add %s: %s", text, strerror(-r));
+		return r;
+	}
+	set_active(d, 1);
+	log_info("VIP %s added (%s)", text, lb_algo_name(spec.algo));
+	return 0;
+}
+
+struct json_object *ctl_cmd_vip_add(struct daemon *d, struct json_object *req)
+{
+	const char *text = ctl_get_str(req, "vip");
+	char err[160];
+
+	if (!text)
+		return ctl_error_reply("vip-add needs \"vip\" (ADDR:PORT/PROTO[,algo=...])");
+	if (vip_add(d, text, ctl_get_str(req, "algo"), err, sizeof(err)))
+		return ctl_error_reply("%s", err);
+	return ctl_ok_reply();
+}
+
+struct json_object *ctl_cmd_vip_del(struct daemon *d, struct json_object *req)
+{
+	char err[160];
+	struct lb_vip *vip = find_vip(d, req, err, sizeof(err));
+	int r;
+
+	if (!vip)
+		return ctl_error_reply("%s", err);
+	r = lb_vip_del(d->lb, vip);
+	if (r)
+		return ctl_error_reply("vip del: %s", strerror(-r));
+	set_active(d, -1);
+	return ctl_ok_reply();
+}
+
+/* MAC of @vm's first vhostuser interface (or the one on @port), from discovery. */
+static int vm_mac(struct daemon *d, const char *vm, uint8_t mac[6], char *err, size_t len)
+{
+	const struct disc_registry *reg = d->disc ? disc_snapshot_rcu(d->disc) : NULL;
+	const struct disc_vm *v = reg ? disc_registry_find_name(reg, vm) : NULL;
+	unsigned int m[6];
+
+	if (!v) {
+		snprintf(err, len, "no VM '%s' known to discovery%s", vm, d->disc ? "" : " (discovery is off)");
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < v->n_ifaces; i++)
+		if (sscanf(v->ifaces[i].mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) == 6) {
+			for (int k = 0; k < 6; k++)
+				mac[k] = (uint8_t)m[k];
+			return 0;
+		}
+	snprintf(err, len, "VM '%s' has no vhostuser interface with a MAC", vm);
+	return -ENOENT;
+}
+
+static int backend_add(struct daemon *d, struct lb_vip *vip, const char *text, const char *vm,
+		       char *err, size_t len)
+{
+	struct lb_backend_spec spec;
+	struct lb_backend *be;
+	int r;
+
+	if (vm && *vm && !strstr(text, "mac=")) {
+		uint8_t mac[6];
+		char full[256];
+
+		if (vm_mac(d, vm, mac, err, len))
+			return -ENOENT;
+		snprintf(full, sizeof(full), "mac=%02x:%02x:%02x:%02x:%02x:%02x,%s", mac[0], mac[1], mac[2],
+			 mac[3], mac[4], mac[5], text);
+		r = lb_backend_spec_parse(full, &spec, err, len);
+	} else {
+		r = lb_backend_spec_parse(text, &spec, err, len);
+	}
+	if (r)
+		return -EINVAL;
+	be = lb_backend_find(vip, spec.mac, spec.addr);
+	if (be)
+		return lb_backend_set_weight(d->lb, be, spec.weight);
+	r = lb_backend_add(d->lb, vip, &spec, &be);
+	if (r) {
+		snprintf(err, len, "backend add: %s", strerror(-r));
+		return r;
+	}
+	if (vm && *vm && n_vm_backends < MAX_VM_BACKENDS) {
+		const struct disc_vm *v = d->disc ? disc_registry_find_name(disc_snapshot_rcu(d->disc), vm) : NULL;
+
+		snprintf(vm_backends[n_vm_backends].vm, sizeof(vm_backends[0].vm), "%s", vm);
+		vm_backends[n_vm_backends++].be = be;
+		if (v && !v->active)
+			(void)lb_backend_set_up(d->lb, be, false);
+	}
+	return 0;
+}
+
+struct json_object *ctl_cmd_vip_backend_add(struct daemon *d, struct json_object *req)
+{
+	const char *text = ctl_get_str(req, "backend");
+	char err[160];
+	struct lb_vip *vip = find_vip(d, req, err, sizeof(err));
+
+	if (!vip)
+		return ctl_error_reply("%s", err);
+	if (!text)
+		return ctl_error_reply("vip-backend-add needs \"backend\" (mac=..,ip=..[,port=..][,weight=..]; "
+				       "with \"vm\" the MAC may be left out)");
+	if (backend_add(d, vip, text, ctl_get_str(req, "vm"), err, sizeof(err)))
+		return ctl_error_reply("%s", err);
+	return ctl_ok_reply();
+}
+
+static struct lb_backend *find_backend(struct daemon *d, struct json_object *req, char *err, size_t len)
+{
+	const char *text = ctl_get_str(req, "backend");
+	struct lb_vip *vip = find_vip(d, req, err, len);
+	struct lb_backend_spec spec;
+	struct lb_backend *be;
+
+	if (!vip)
+		return NULL;
+	if (!text) {
+		snprintf(err, len, "needs \"backend\" (mac=..,ip=..)");
+		return NULL;
+	}
+	if (lb_backend_spec_parse(text, &spec, err, len))
+		return NULL;
+	be = lb_backend_find(vip, spec.mac, spec.addr);
+	if (!be)
+		snprintf(err, len, "no backend %s", text);
+	return be;
+}
+
+struct json_object *ctl_cmd_vip_backend_del(struct daemon *d, struct json_object *req)
+{
+	char err[160];
+	struct lb_backend *be = find_backend(d, req, err, sizeof(err));
+
+	if (!be)
+		return ctl_error_reply("%s", err);
+	forget_backend(be);
+	if (lb_backend_del(d->lb, be))
+		return ctl_error_reply("backend del failed");
+	return ctl_ok_reply();
+}
+
+struct json_object *ctl_cmd_vip_weight(struct daemon *d, struct json_object *req)
+{
+	struct json_object *w;
+	char err[160];
+	struct lb_backend *be = find_backend(d, req, err, sizeof(err));
+	int r;
+
+	if (!be)
+		return ctl_error_reply("%s", err);
+	if (!json_object_object_get_ex(req, "weight", &w) || json_object_get_int(w) < 0 ||
+	    json_object_get_int(w) > LB_WEIGHT_MAX)
+		return ctl_error_reply("\"weight\" must be 0..%d", LB_WEIGHT_MAX);
+	r = lb_backend_set_weight(d->lb, be, (uint16_t)json_object_get_int(w));
+	return r ? ctl_error_reply("weight: %s", strerror(-r)) : ctl_ok_reply();
+}
+
+struct json_object *ctl_cmd_vip_show(struct daemon *d, struct json_object *req)
+{
+	struct json_object *o = ctl_ok_reply();
+
+	(void)req;
+	json_object_object_add(o, "lb", lb_show_json(d->lb));
+	return o;
+}
+
+/* VIPs the config file declared at the last start or reload: a reload removes those it lost. */
+static struct config_vip *cfg_vips;
+static unsigned int n_cfg_vips;
+
+static struct lb_vip *vip_by_text(struct daemon *d, const char *text)
+{
+	struct lb_vip_spec spec;
+	char err[128];
+
+	if (lb_vip_spec_parse(text, &spec, err, sizeof(err)))
+		return NULL;
+	return lb_vip_find(d->lb, spec.addr, spec.port, spec.proto);
+}
+
+static const struct config_vip *cfg_find(const struct config_vip *list, unsigned int n, const char *spec)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (strcmp(list[i].spec, spec) == 0)
+			return &list[i];
+	return NULL;
+}
+
+static void drop_missing_backends(struct daemon *d, struct lb_vip *vip, const struct config_vip *old,
+				  const struct config_vip *want)
+{
+	for (unsigned int k = 0; old && k < old->nbackends; k++) {
+		struct lb_backend_spec o;
+		bool kept = false;
+		char err[128];
+
+		if (lb_backend_spec_parse(old->backends[k].spec, &o, err, sizeof(err)))
+			continue;
+		for (unsigned int j = 0; j < want->nbackends && !kept; j++) {
+			struct lb_backend_spec n;
+
+			kept = !lb_backend_spec_parse(want->backends[j].spec, &n, err, sizeof(err)) &&
+			       !memcmp(n.mac, o.mac, 6) && n.addr == o.addr;
+		}
+		if (!kept) {
+			struct lb_backend *be = lb_backend_find(vip, o.mac, o.addr);
+
+			if (be) {
+				forget_backend(be);
+				(void)lb_backend_del(d->lb, be);
+			}
+		}
+	}
+}
+
+/**
+ * services_apply_config() - make the config file's [vip] sections true: add what is new,
+ * remove what the file no longer declares (VIPs and backends), update weights. Services
+ * added through the control socket are left alone.
+ * Context: control thread. Return: 0, or the first error (logged; the rest is still applied).
+ */
+int services_apply_config(struct daemon *d, const struct config *c)
+{
+	struct config_vip *keep;
+	int first = 0;
+
+	for (unsigned int i = 0; i < n_cfg_vips; i++)
+		if (!cfg_find(c->vips, c->nvips, cfg_vips[i].spec)) {
+			struct lb_vip *vip = vip_by_text(d, cfg_vips[i].spec);
+
+			if (vip && lb_vip_del(d->lb, vip) == 0) {
+				set_active(d, -1);
+				log_info("VIP %s removed (no longer in the config file)", cfg_vips[i].spec);
+			}
+		}
+	for (unsigned int i = 0; i < c->nvips; i++) {
+		const struct config_vip *want = &c->vips[i];
+		struct lb_vip *vip = vip_by_text(d, want->spec);
+		char err[192];
+		int r = 0;
+
+		if (!vip) {
+			r = vip_add(d, want->spec, want->algo, err, sizeof(err));
+			vip = r ? NULL : vip_by_text(d, want->spec);
+		} else {
+			drop_missing_backends(d, vip, cfg_find(cfg_vips, n_cfg_vips, want->spec), want);
+		}
+		for (unsigned int k = 0; vip && !r && k < want->nbackends; k++)
+			r = backend_add(d, vip, want->backends[k].spec, want->backends[k].vm, err, sizeof(err));
+		if (r) {
+			log_error("config [vip %s]: %s", want->spec, err);
+			first = first ? first : r;
+		}
+	}
+	keep = c->nvips ? malloc(sizeof(*keep) * c->nvips) : NULL;
+	if (keep)
+		memcpy(keep, c->vips, sizeof(*keep) * c->nvips);
+	free(cfg_vips);
+	cfg_vips = keep;
+	n_cfg_vips = keep ? c->nvips : 0;
+	return first;
+}
