@@ -158,30 +158,6 @@ static int send_fds(int sock, const uint8_t *data, size_t len, const int *fds, u
 	return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-static bool region_known_bug(const struct vu_mem_region *r)
-{
-	return ((r->mmap_offset - r->userspace_addr) & 3) &&
-	       fuzz_skip_known("gmem: region maps qva to a host address of another alignment");
-}
-
-/* True when the message would only trigger a known, reported bug (see fuzz_skip_known()). */
-static bool msg_known_bug(const uint8_t *m, size_t len)
-{
-	struct vu_msg msg;
-
-	memset(&msg, 0, sizeof(msg));
-	memcpy(&msg, m, MIN(len, sizeof(msg.hdr) + sizeof(msg.payload)));
-	if (msg.hdr.request == VHOST_USER_SET_MEM_TABLE) {
-		for (unsigned int i = 0; i < MIN(msg.payload.mem.nregions, VHOST_MEMORY_BASELINE_NREGIONS); i++)
-			if (region_known_bug(&msg.payload.mem.regions[i]))
-				return true;
-	} else if (msg.hdr.request == VHOST_USER_ADD_MEM_REG) {
-		if (region_known_bug(&msg.payload.mem_single.region))
-			return true;
-	}
-	return false;
-}
-
 static void op_msg(struct fz *in)
 {
 	uint8_t b = fz_u8(in), m[sizeof(struct vu_msg_hdr) + 600];
@@ -199,8 +175,6 @@ static void op_msg(struct fz *in)
 	(void)fz_bytes(in, m + sizeof(h), plen);
 	for (unsigned int i = 0; i < nfds; i++)
 		fds[i] = pool[fz_u8(in) % NPOOL];
-	if (msg_known_bug(m, sizeof(h) + plen))
-		return;
 	FUZZ_LOG("session: port %s: %s (%u) size %u, %u fds\n", c->port->name,
 		 vu_msg_name(h.request), h.request, h.size, nfds);
 	if (!c->connected)

@@ -57,9 +57,6 @@ static struct gmem_table *build_table(struct fz *in)
 		FUZZ_LOG("vring: region gpa 0x%llx size 0x%llx qva 0x%llx offset 0x%llx\n",
 			 (unsigned long long)d.guest_phys_addr, (unsigned long long)d.memory_size,
 			 (unsigned long long)d.userspace_addr, (unsigned long long)d.mmap_offset);
-		if (((d.mmap_offset - d.userspace_addr) & 3) &&
-		    fuzz_skip_known("gmem: region maps qva to a host address of another alignment"))
-			continue;
 		fd = dup(f->fd);
 		if (fd < 0)
 			abort();
