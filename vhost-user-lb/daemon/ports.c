@@ -248,13 +248,17 @@ static int clear_stale_socket(const char *path, char *why, size_t why_len)
 		WHY("%s exists and is not a socket", path);
 		return -EEXIST;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/*
+	 * Non-blocking: a listener whose backlog is full would otherwise stall the control thread
+	 * (and every port) in connect(). A full backlog means someone listens: in use.
+	 */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	strcpy(sa.sun_path, path);
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
 	close(fd);
-	if (r == 0) {
+	if (r == 0 || r == -EAGAIN || r == -EINPROGRESS) {
 		WHY("%s is in use by another process", path);
 		return -EADDRINUSE;
 	}
