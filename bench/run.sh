@@ -85,7 +85,7 @@ if pgrep -f qemu-system >/dev/null; then
 fi
 
 STAMP=$(date +%Y%m%d-%H%M%S)
-[ -n "$OUT" ] || OUT=$HERE/results/$STAMP$([ "$QUICK" = 1 ] && echo -quick)
+[ -n "$OUT" ] || OUT=$HERE/results/$STAMP$([ "$QUICK" = 1 ] && echo -quick || true)
 mkdir -p "$OUT/logs"
 OUT=$(cd "$OUT" && pwd)
 # sockets and FIFOs live outside the results: unix socket paths are limited to 108 bytes
