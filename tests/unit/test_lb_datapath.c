@@ -3,8 +3,8 @@
  * lb_process_rcu() end to end on frames, as the datapath will call it: ARP for a VIP, frames
  * that are not ours, a connection to a VIP and its replies (addresses, ports, MACs, checksums
  * from scratch), thousands of flows spread by Maglev, backend removal / drain / down, port
- * mapping, UDP, VLAN, every drop reason, least-load and WRR placement, `vip show` JSON, and
- * the spec parsers.
+ * mapping, UDP, VLAN, every drop reason, least-load and WRR placement, backends following
+ * their ports (lb_backends_refresh()), `vip show` JSON, and the spec parsers.
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@
 
 static const uint8_t vmac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 static const uint8_t cmac[6] = { 0x52, 0x54, 0, 0, 0, 0x32 };
-static int port_token[8];          /* stand-ins for struct dp_port */
+static int port_token[10];          /* stand-ins for struct dp_port */
 
 static struct lb_backend_spec be_spec(unsigned int i, uint16_t port, uint16_t weight)
 {
@@ -53,7 +53,7 @@ static struct tf_spec reply_from(unsigned int i, uint16_t bport, uint16_t cport,
 
 static int which_port(const struct tf_sent *t)
 {
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 10; i++)
 		if (t->v.port == &port_token[i])
 			return i;
 	return -1;
@@ -471,6 +471,140 @@ static struct json_object *get(struct json_object *o, const char *k)
 	return json_object_object_get_ex(o, k, &v) ? v : NULL;
 }
 
+/* What the fake port table says to lb_backends_refresh(): per backend MAC (last byte). */
+struct fake_ports {
+	int where[256];              /* port_token index the MAC was learned on, -1: nowhere */
+	bool up[10];                  /* per port_token: a guest with a running RX queue */
+	uint32_t load_us[10];
+	unsigned int calls;
+};
+
+static void fake_locate(void *opaque, const uint8_t mac[6], void *bound, struct lb_port_state *ret)
+{
+	struct fake_ports *fp = opaque;
+	int i = fp->where[mac[5]];
+	void *port = i >= 0 ? (void *)&port_token[i] : bound;
+
+	fp->calls++;
+	ret->port = port;
+	for (i = 0; port && i < 10; i++)
+		if (port == &port_token[i]) {
+			ret->up = fp->up[i];
+			ret->load_us = fp->load_us[i];
+		}
+}
+
+/* Sends SYNs from ports @base.. to @vip; counts where they went (by port token). */
+static void syns(struct lb *lb, uint32_t vip, uint16_t base, unsigned int n, unsigned int *per_port,
+		 unsigned int *dropped)
+{
+	struct tf_sent t;
+
+	memset(per_port, 0, 10 * sizeof(*per_port));
+	*dropped = 0;
+	for (unsigned int f = 0; f < n; f++) {
+		struct tf_spec s = to_vip(vip, (uint16_t)(base + f), LB_TCP_SYN);
+		int w;
+
+		if (tf_send(lb, &s, 80, &t) != LB_TO_BACKEND) {
+			(*dropped)++;
+			continue;
+		}
+		w = which_port(&t);
+		if (w >= 0)
+			per_port[w]++;
+	}
+}
+
+/*
+ * Backends follow the ports their MACs are behind: bound on first sight, down (out of
+ * selection, flows deleted) while the port has no guest, up again when it has one, moved when
+ * the MAC moves, and least-load fed with the port's measured load.
+ */
+static void follow_ports(struct lb *lb)
+{
+	struct lb_vip_spec vs = { .addr = 0x0a000090, .port = 80, .proto = LB_PROTO_TCP,
+				  .algo = LB_ALGO_LEAST_LOAD };
+	struct lb_backend_spec s4 = be_spec(4, 0, 100), s5 = be_spec(5, 0, 100);
+	static struct fake_ports fp;
+	struct lb_backend *b4, *b5;
+	unsigned int per[10], dropped, had;
+	struct lb_vip *vip;
+
+	CHECK(lb_vip_add(lb, &vs, &vip) == 0 && lb_backend_add(lb, vip, &s4, &b4) == 0 &&
+	      lb_backend_add(lb, vip, &s5, &b5) == 0, "least-load VIP 10.0.0.144:80, backends 4 and 5");
+	for (unsigned int i = 0; i < 256; i++)
+		fp.where[i] = -1;
+	/* Ports 0..5 hold the other tests' backends: keep them up. */
+	for (unsigned int i = 0; i < 10; i++)
+		fp.up[i] = i < 6;
+	CHECK(lb_backends_refresh(lb, fake_locate, &fp) == 0 && fp.calls >= 2,
+	      "MACs not learned anywhere: nothing changes");
+	syns(lb, vs.addr, 1000, 100, per, &dropped);
+	CHECK(dropped == 0 && per[6] == 0 && per[7] == 0,
+	      "unbound backends still take flows (the switch finds them by MAC)");
+
+	fp.where[s4.mac[5]] = 6;
+	fp.where[s5.mac[5]] = 7;
+	fp.up[6] = fp.up[7] = true;
+	CHECK(lb_backends_refresh(lb, fake_locate, &fp) == 0, "bound to ports 6 and 7, both up");
+	syns(lb, vs.addr, 2000, 200, per, &dropped);
+	CHECK(dropped == 0 && per[6] == 100 && per[7] == 100,
+	      "idle equal backends: 100 and 100 of 200 new flows (%u, %u)", per[6], per[7]);
+
+	had = lb_backend_active_flows(b5);
+	fp.up[7] = false;
+	CHECK(lb_backends_refresh(lb, fake_locate, &fp) == 1 && lb_backend_active_flows(b5) == 0,
+	      "port 7 loses its guest: backend 5 down, its %u flows deleted", had);
+	syns(lb, vs.addr, 3000, 200, per, &dropped);
+	CHECK(dropped == 0 && per[6] == 200 && per[7] == 0,
+	      "every new flow goes to backend 4 (%u, %u)", per[6], per[7]);
+	CHECK(lb_backend_set_up(lb, b5, true) == 0 && lb_backend_active_flows(b5) == 0,
+	      "discovery saying the VM runs does not bring it back while its port is down");
+	syns(lb, vs.addr, 3500, 20, per, &dropped);
+	CHECK(per[7] == 0, "still nothing to port 7 (%u)", per[7]);
+
+	fp.up[7] = true;
+	CHECK(lb_backends_refresh(lb, fake_locate, &fp) == 1, "port 7 has a guest again: backend 5 up");
+	syns(lb, vs.addr, 4000, 100, per, &dropped);
+	CHECK(per[7] == 100 && per[6] == 0,
+	      "least-load sends the next 100 flows to the empty backend 5 (%u, %u)", per[6], per[7]);
+	CHECK(lb_backend_set_up(lb, b5, false) > 0 && lb_backends_refresh(lb, fake_locate, &fp) == 0,
+	      "VM stopped: down, and a refresh with its port up keeps it down");
+	CHECK(lb_backend_set_up(lb, b5, true) == 0, "VM back");
+
+	/* Equal flows again: 320 on each. Now backend 4's guest drains slowly. */
+	syns(lb, vs.addr, 5000, 20, per, &dropped);
+	fp.load_us[6] = lb_load_estimate(200, 20000);       /* 10 ms */
+	CHECK(lb_backends_refresh(lb, fake_locate, &fp) == 0, "port 6's guest measured at 10 ms");
+	syns(lb, vs.addr, 6000, 1000, per, &dropped);
+	CHECK(per[6] < 20 && per[6] + per[7] == 1000,
+	      "measured load: the slow backend gets %u of 1000 new flows, the fast one %u",
+	      per[6], per[7]);
+
+	fp.where[s4.mac[5]] = 8;
+	fp.up[8] = true;
+	CHECK(lb_backends_refresh(lb, fake_locate, &fp) == 0, "backend 4's MAC moves to port 8");
+	{
+		struct tf_sent t;
+		unsigned int on8 = 0;
+
+		/* Flows 3000..3199 all went to backend 4 while backend 5 was down. */
+		for (unsigned int f = 0; f < 200; f++) {
+			struct tf_spec s = to_vip(vs.addr, (uint16_t)(3000 + f), LB_TCP_ACK);
+
+			on8 += tf_send(lb, &s, 81, &t) == LB_TO_BACKEND && which_port(&t) == 8;
+		}
+		CHECK(on8 == 200, "its established flows follow it to the new port (%u of 200)", on8);
+	}
+	CHECK(lb_port_gone(lb, &port_token[8]) == 1, "port 8 deleted: backend 4 down");
+	fp.where[s4.mac[5]] = -1;
+	CHECK(lb_backends_refresh(lb, fake_locate, &fp) == 0, "... and unbound: it stays down");
+	syns(lb, vs.addr, 8000, 50, per, &dropped);
+	CHECK(per[7] == 50, "all new flows to backend 5 (%u)", per[7]);
+	CHECK(lb_vip_del(lb, vip) == 0, "delete the VIP");
+}
+
 static void show(struct lb *lb)
 {
 	struct json_object *o = lb_show_json(lb), *vips, *v0, *bes, *b;
@@ -609,6 +743,7 @@ int main(void)
 	drops(lb);
 	conflict(lb);
 	algorithms(lb);
+	follow_ports(lb);
 	show(lb);
 	control_errors(lb, vip);
 	parsers();

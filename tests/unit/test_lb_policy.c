@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Least-load choice (table-driven, then placement simulations) and the WRR schedule. */
+/*
+ * Least-load choice (table-driven, then placement simulations), the RX meter that measures a
+ * guest's load from its ring indices, the two combined (guests simulated ring by ring), and
+ * the WRR schedule.
+ */
 #include "check.h"
 #include "lb/lb_internal.h"
 
@@ -105,6 +109,169 @@ static void simulations(void)
 	}
 }
 
+static struct lb_rx_sample rxs(uint16_t posted, uint16_t taken, uint64_t delivered, uint64_t drops)
+{
+	return (struct lb_rx_sample){ .posted = posted, .taken = taken, .num = 256,
+				      .delivered = delivered, .no_buffer = drops };
+}
+
+static void rx_meter(void)
+{
+	struct lb_rx_meter m = { 0 };
+	struct lb_rx_sample s;
+	uint32_t b = 99, d = 99;
+	bool ok = true;
+
+	s = rxs(256, 0, 0, 0);
+	lb_rx_meter_sample(&m, &s, &b, &d);
+	CHECK(b == 0 && d == 0 && m.full == 256, "first sample: a full ring, nothing to say yet");
+	s = rxs(296, 100, 100, 0);
+	lb_rx_meter_sample(&m, &s, &b, &d);
+	CHECK(b == 60 && d == 40, "100 delivered, 40 given back: backlog 60, drained 40 (%u, %u)", b, d);
+	s = rxs(356, 100, 100, 0);
+	lb_rx_meter_sample(&m, &s, &b, &d);
+	CHECK(b == 0 && d == 60, "the guest catches up: backlog 0, drained 60 (%u, %u)", b, d);
+	s = rxs(356, 356, 356, 50);
+	lb_rx_meter_sample(&m, &s, &b, &d);
+	CHECK(b == 306 && d == 0, "ring ran dry: 256 waiting + 50 dropped, nothing drained (%u, %u)",
+	      b, d);
+	for (int i = 0; i < 3 * LB_RX_SETTLE; i++) {
+		lb_rx_meter_sample(&m, &s, &b, &d);
+		ok &= b == 256 && d == 0;
+	}
+	CHECK(ok, "a guest that posts no buffer never settles: its backlog stays (%u)", b);
+	s = rxs(356 + 200, 356, 356, 50);
+	lb_rx_meter_sample(&m, &s, &b, &d);
+	CHECK(b == 56 && d == 200, "it gives 200 back and stops there: backlog 56 (%u, %u)", b, d);
+	for (int i = 0; i < LB_RX_SETTLE; i++)
+		lb_rx_meter_sample(&m, &s, &b, &d);
+	CHECK(b == 0 && d == 0 && m.full == 200,
+	      "%d quiet samples: 200 posted is its usual stock now (backlog %u)", LB_RX_SETTLE, b);
+	s = rxs(556, 556 - 300, 356, 50);
+	lb_rx_meter_sample(&m, &s, &b, &d);
+	CHECK(b == 200, "a guest claiming 300 free buffers in a 256 ring counts as none free (%u)", b);
+
+	/* Indices wrap at 65536; counters start over when the ring restarts (m re-primed). */
+	m = (struct lb_rx_meter){ 0 };
+	s = rxs(65500, 65500 - 256, 1000, 0);
+	lb_rx_meter_sample(&m, &s, &b, &d);
+	s = rxs((uint16_t)(65500 + 30), (uint16_t)(65500 - 256 + 50), 1050, 0);
+	lb_rx_meter_sample(&m, &s, &b, &d);
+	CHECK(b == 20 && d == 30, "across the index wrap: backlog 20, drained 30 (%u, %u)", b, d);
+	s = rxs((uint16_t)(65500 + 30), (uint16_t)(65500 - 256 + 50), 7, 0);
+	lb_rx_meter_sample(&m, &s, &b, &d);
+	CHECK(b == 20 && d == 0, "a counter that went back is not read as 2^64 frames (%u, %u)", b, d);
+}
+
+static void rx_load(void)
+{
+	struct lb_rx_load l = { 0 };
+	uint32_t us;
+	bool ok = true;
+
+	CHECK(lb_rx_load_update(&l, 0, 0, 100) == 0, "no backlog: no delay");
+	us = lb_rx_load_update(&l, 100, 1000, 100);
+	CHECK(l.rate == 10000 && us == 10000, "1000 frames in 100 ms, 100 waiting: 10 ms (%u)", us);
+	us = lb_rx_load_update(&l, 100, 3000, 100);
+	CHECK(l.rate == 20000 && us == 5000, "rate smoothed: (10k + 30k) / 2 = 20k/s, 5 ms (%u)", us);
+	us = lb_rx_load_update(&l, 100, 0, 100);
+	CHECK(l.rate == 10000 && us == 100000,
+	      "a backlog and nothing taken for one interval: at least that interval late (%u)", us);
+	us = lb_rx_load_update(&l, 100, 0, 100);
+	CHECK(us == 200000, "two intervals: 200 ms (%u)", us);
+	for (int i = 0; i < 200; i++) {
+		us = lb_rx_load_update(&l, 100, 0, 100);
+		ok &= us <= LB_LOAD_MAX_US;
+	}
+	CHECK(ok && us == LB_LOAD_MAX_US, "a guest that stays stuck reaches the cap (%u)", us);
+	us = lb_rx_load_update(&l, 0, 50, 100);
+	CHECK(us == 0 && l.stalled_ms == 0, "it catches up: no delay, the stall is forgotten");
+	l = (struct lb_rx_load){ 0 };
+	us = lb_rx_load_update(&l, 0xffffffffu, 0xffffffffu, 1);
+	CHECK(us <= LB_LOAD_MAX_US, "huge numbers stay within the cap (%u)", us);
+}
+
+/* A guest's RX ring as its driver keeps it, for the simulation below. */
+struct sim_guest {
+	uint16_t posted, taken;     /* avail idx, and the switch's next avail index */
+	uint32_t waiting;           /* frames delivered it has not taken yet */
+	uint64_t delivered, drops;
+	uint32_t per_tick;          /* frames it takes per tick */
+	struct lb_rx_meter m;
+	struct lb_rx_load l;
+};
+
+/*
+ * Least-load fed by the measured load: every 100 ms tick 50 new flows are placed, then every
+ * flow sends one frame to its guest, each guest takes what it can, and the meter reads the
+ * rings. Return: flows placed on each guest.
+ */
+static void sim_measured(uint32_t fast_rate, uint32_t slow_rate, uint32_t *got)
+{
+	struct sim_guest g[2] = { { .posted = 256, .per_tick = fast_rate },
+				  { .posted = 256, .per_tick = slow_rate } };
+	struct lb_ll_cand c[2] = { { .weight = 1 }, { .weight = 1 } };
+	uint32_t h = 99, b, d;
+
+	got[0] = got[1] = 0;
+	for (int i = 0; i < 2; i++) {
+		/* The meter starts with the ring, before any traffic. */
+		struct lb_rx_sample smp = { .posted = 256, .num = 256 };
+
+		lb_rx_meter_sample(&g[i].m, &smp, &b, &d);
+	}
+	for (int tick = 0; tick < 60; tick++) {
+		for (int f = 0; f < 50; f++) {
+			int i;
+
+			h = h * 1103515245u + 12345u;
+			i = lb_least_load_pick(c, 2, h >> 8);
+			got[i]++;
+			c[i].flows++;
+		}
+		for (int i = 0; i < 2; i++) {
+			struct sim_guest *s = &g[i];
+			struct lb_rx_sample smp;
+
+			/* Frames arrive and the guest takes them in 10 steps a tick, as a ring
+			 * much smaller than a tick's traffic needs. */
+			for (int step = 0; step < 10; step++) {
+				uint32_t free_bufs = (uint16_t)(s->posted - s->taken), n, put, took;
+
+				n = c[i].flows / 10 + (step < (int)(c[i].flows % 10));
+				put = MIN(n, free_bufs);
+				s->taken = (uint16_t)(s->taken + put);
+				s->delivered += put;
+				s->drops += n - put;
+				s->waiting += put;
+				took = MIN(s->waiting, s->per_tick / 10);
+				s->waiting -= took;
+				s->posted = (uint16_t)(s->posted + took);
+			}
+			smp = (struct lb_rx_sample){ .posted = s->posted, .taken = s->taken, .num = 256,
+						     .delivered = s->delivered, .no_buffer = s->drops };
+			lb_rx_meter_sample(&s->m, &smp, &b, &d);
+			c[i].load_us = lb_rx_load_update(&s->l, b, d, 100);
+		}
+	}
+}
+
+static void measured_least_load(void)
+{
+	uint32_t got[2];
+
+	sim_measured(4000, 4000, got);
+	CHECK(got[0] == 1500 && got[1] == 1500, "two guests that keep up: 1500 flows each (%u, %u)",
+	      got[0], got[1]);
+	sim_measured(4000, 100, got);
+	CHECK(got[1] >= 50 && got[1] <= 150 && got[0] + got[1] == 3000,
+	      "a guest taking 100 frames a tick (1 per flow per tick) ends with about 100 flows: "
+	      "%u, the fast one %u", got[1], got[0]);
+	sim_measured(4000, 0, got);
+	CHECK(got[1] <= 30, "a guest that takes nothing gets about the first tick's share (%u)",
+	      got[1]);
+}
+
 static void wrr(void)
 {
 	uint16_t out[LB_WRR_MAX];
@@ -151,6 +318,9 @@ int main(void)
 	least_load_table();
 	load_estimate();
 	simulations();
+	rx_meter();
+	rx_load();
+	measured_least_load();
 	wrr();
 	return check_done();
 }

@@ -10,6 +10,7 @@
 
 #include "core/evloop.h"
 #include "dp/dp.h"
+#include "lb/lb.h"
 #include "session/session.h"
 
 enum port_mode { PORT_MODE_SERVER, PORT_MODE_CLIENT };
@@ -46,6 +47,10 @@ struct port {
 	uint64_t connects;
 	uint64_t broken_count;
 	bool was_ready[VU_MAX_VRINGS];   /* hand-over: rings that ran when it stopped them */
+	/* The guest's RX load as the load balancer's least-load sees it (services.c). */
+	struct lb_rx_meter lb_rx[VU_MAX_QUEUE_PAIRS];
+	struct lb_rx_load lb_rxl;
+	uint32_t lb_load_us;
 };
 
 struct daemon {
@@ -89,6 +94,7 @@ int services_start(struct daemon *d, uint32_t max_flows);
 void services_stop(struct daemon *d);
 void services_vm_changed(struct daemon *d, const char *vm_name, bool up);
 void services_port_gone(struct daemon *d, struct dp_port *port);
+void services_port_changed(struct daemon *d);
 struct config;
 int services_apply_config(struct daemon *d, const struct config *c);
 

@@ -131,6 +131,8 @@ static void conn_close(struct port *p)
 	session_teardown(&p->session);
 	close_fd(&p->conn_fd);
 	p->connected = false;
+	/* Load-balancer backends behind this port take no new flows from now on. */
+	services_port_changed(p->d);
 }
 
 static void schedule_connect(struct port *p);

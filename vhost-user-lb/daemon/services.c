@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Virtual-IP services on the control thread: the vip-* control commands, flow expiry, and
- * backends that follow their VMs. A backend may be named by VM: its MAC is then taken from
- * the VM's vhostuser interface (discovery), and when discovery says that VM stopped, the
- * backend is taken down at once (no new flows; its flows are dropped), and up again when the
- * VM comes back.
+ * backends that follow their guests.
+ *
+ * A backend may be named by VM: its MAC is then taken from the VM's vhostuser interface
+ * (discovery), and when discovery says that VM stopped, the backend is taken down at once
+ * (no new flows; its flows are dropped), and up again when the VM comes back.
+ *
+ * Every backend, however named, also follows its port: every LB_TICK_MS (and at once when a
+ * frontend disconnects) each backend is bound to the port its MAC was learned on, taken down
+ * while that port has no guest with a running RX queue (QEMU killed, the guest's driver
+ * stopped) and up again once it has, and given that guest's measured RX load for least-load
+ * (lb_rx_meter_sample(): its backlog and drain rate, read from its rings' indices).
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +24,7 @@
 #include "lb/lb.h"
 
 #define MAX_VM_BACKENDS 1024
+#define LB_TICK_MS 100
 
 /* Backends named by VM, so discovery events can find them. */
 struct vm_backend {
@@ -35,6 +43,105 @@ static void on_expire(struct ev_source *src, void *opaque)
 	(void)lb_flows_expire(d->lb, time_ns_mono() / 1000000000ull);
 }
 
+/* A guest is there and takes frames: connected, with at least one RX queue running. */
+static bool port_takes_frames(const struct port *p)
+{
+	return p->connected && __atomic_load_n(&p->dp->rx_ready_mask, __ATOMIC_ACQUIRE) != 0;
+}
+
+/*
+ * One sample of @p's RX queues: the guest's backlog and drain rate, as a queueing delay.
+ * Context: control thread: rings only start and stop here, so a ready ring's avail ring stays
+ * mapped while we read it; workers move last_avail_idx and the counters meanwhile (atomics).
+ */
+static void port_sample(struct port *p, uint32_t interval_ms)
+{
+	uint32_t mask = __atomic_load_n(&p->dp->rx_ready_mask, __ATOMIC_ACQUIRE);
+	uint64_t backlog = 0, drained = 0;
+	bool any = false;
+
+	for (unsigned int q = 0; q < VU_MAX_QUEUE_PAIRS; q++) {
+		struct dp_vq *rxq = &p->dp->vq[2 * q];
+		struct lb_rx_sample s;
+		uint32_t b, dr;
+
+		if (!p->connected || !(mask & (1u << q)) || !rxq->ready) {
+			p->lb_rx[q].primed = false;
+			continue;
+		}
+		s = (struct lb_rx_sample){
+			.posted = __atomic_load_n(&rxq->ring.avail->idx, __ATOMIC_ACQUIRE),
+			.taken = __atomic_load_n(&rxq->ring.last_avail_idx, __ATOMIC_RELAXED),
+			.num = rxq->ring.num,
+			.delivered = __atomic_load_n(&rxq->stats.packets, __ATOMIC_RELAXED),
+			.no_buffer = __atomic_load_n(&rxq->stats.drops[DP_DROP_NO_BUFFER], __ATOMIC_RELAXED),
+		};
+		lb_rx_meter_sample(&p->lb_rx[q], &s, &b, &dr);
+		backlog += b;
+		drained += dr;
+		any = true;
+	}
+	if (!any) {
+		p->lb_rxl = (struct lb_rx_load){ 0 };
+		p->lb_load_us = 0;
+		return;
+	}
+	p->lb_load_us = lb_rx_load_update(&p->lb_rxl, (uint32_t)MIN(backlog, (uint64_t)UINT32_MAX),
+					  (uint32_t)MIN(drained, (uint64_t)UINT32_MAX), interval_ms);
+}
+
+/* lb_locate_fn: the port a backend's MAC was last seen on (else the one it has), and its state. */
+static void locate(void *opaque, const uint8_t mac[6], void *bound, struct lb_port_state *ret)
+{
+	struct daemon *d = opaque;
+	struct dp_port *dp = fdb_lookup_rcu(d->dp->fdb, fdb_mac_from_bytes(mac));
+	const struct port *p;
+
+	if (!dp)
+		dp = bound;
+	if (!dp || !dp->owner) {
+		ret->port = NULL;
+		return;
+	}
+	p = dp->owner;
+	*ret = (struct lb_port_state){ .port = dp, .up = port_takes_frames(p), .load_us = p->lb_load_us };
+}
+
+static void refresh(struct daemon *d)
+{
+	unsigned int n = lb_backends_refresh(d->lb, locate, d);
+
+	if (n)
+		log_info("load balancer: %u backend(s) changed state with their ports", n);
+}
+
+static void on_tick(struct ev_source *src, void *opaque)
+{
+	static uint64_t last_ns;
+	struct daemon *d = opaque;
+	uint64_t now = time_ns_mono();
+	uint32_t ms = last_ns ? (uint32_t)MIN((now - last_ns) / 1000000, 60000ull) : LB_TICK_MS;
+
+	(void)src;
+	last_ns = now;
+	if (!__atomic_load_n(&d->dp->lb_active, __ATOMIC_RELAXED))
+		return;
+	for (struct port *p = d->ports; p; p = p->next)
+		port_sample(p, ms ? ms : 1);
+	refresh(d);
+}
+
+/**
+ * services_port_changed() - a port's frontend went away (or came): backends behind it leave
+ * (or rejoin) new-flow selection now rather than at the next tick.
+ * Context: control thread.
+ */
+void services_port_changed(struct daemon *d)
+{
+	if (d->lb && __atomic_load_n(&d->dp->lb_active, __ATOMIC_RELAXED))
+		refresh(d);
+}
+
 /* Context: control thread, before the workers start (they read dp->lb without a barrier). */
 int services_start(struct daemon *d, uint32_t max_flows)
 {
@@ -44,7 +151,8 @@ int services_start(struct daemon *d, uint32_t max_flows)
 	if (r)
 		return r;
 	d->dp->lb = d->lb;
-	return evloop_add_timer(d->loop, 1000, 1000, on_expire, d, NULL);
+	r = evloop_add_timer(d->loop, 1000, 1000, on_expire, d, NULL);
+	return r ? r : evloop_add_timer(d->loop, LB_TICK_MS, LB_TICK_MS, on_tick, d, NULL);
 }
 
 /* Context: control thread, after the workers stopped. */

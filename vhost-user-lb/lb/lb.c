@@ -525,7 +525,7 @@ int lb_backend_add(struct lb *lb, struct lb_vip *vip, const struct lb_backend_sp
 	be->port = port;
 	be->port_spec = spec->port;
 	be->weight = spec->weight;
-	be->up = true;
+	be->up = be->vm_up = be->link_up = true;
 	be->h1 = lb_siphash2(mg_key1, mac_word(spec->mac), spec->addr);
 	be->h2 = lb_siphash2(mg_key2, mac_word(spec->mac), spec->addr);
 	vip->bes[vip->nbes++] = be;
@@ -616,15 +616,21 @@ int lb_backend_set_weight(struct lb *lb, struct lb_backend *be, uint16_t weight)
 	return r;
 }
 
-/**
- * lb_backend_set_up() - a backend's guest stopped (down) or came back (up). Down takes it out
- * of new-flow selection and deletes its flows: their next frames are dropped
- * (LB_DROP_BACKEND_DOWN until the flush, then they start new flows elsewhere).
- * Context: control thread, RCU read side; waits for a grace period when going down.
- * Return: flows deleted (>= 0), or -ENOMEM.
- */
-int lb_backend_set_up(struct lb *lb, struct lb_backend *be, bool up)
+static bool flow_be_down(const struct lb_flow *fl, const void *arg)
 {
+	(void)arg;
+	return !__atomic_load_n(&fl->be->up, __ATOMIC_RELAXED);
+}
+
+/*
+ * Makes be->up (what workers see) agree with vm_up && link_up. Going down publishes @be's VIP
+ * without it, waits for a grace period and deletes its flows.
+ * Context: control thread, RCU read side. Return: flows deleted (>= 0), or -ENOMEM (be->up
+ * unchanged).
+ */
+static int be_sync_up(struct lb *lb, struct lb_backend *be)
+{
+	bool up = be->vm_up && be->link_up;
 	int r;
 
 	if (__atomic_load_n(&be->up, __ATOMIC_RELAXED) == up)
@@ -642,6 +648,26 @@ int lb_backend_set_up(struct lb *lb, struct lb_backend *be, bool up)
 }
 
 /**
+ * lb_backend_set_up() - a backend's guest stopped (down) or came back (up), as discovery
+ * says. Down takes it out of new-flow selection and deletes its flows: their next frames are
+ * dropped (LB_DROP_BACKEND_DOWN until the flush, then they start new flows elsewhere). Up
+ * puts it back only if its port is up too (see lb_backends_refresh()).
+ * Context: control thread, RCU read side; waits for a grace period when going down.
+ * Return: flows deleted (>= 0), or -ENOMEM.
+ */
+int lb_backend_set_up(struct lb *lb, struct lb_backend *be, bool up)
+{
+	bool was = be->vm_up;
+	int r;
+
+	be->vm_up = up;
+	r = be_sync_up(lb, be);
+	if (r < 0)
+		be->vm_up = was;
+	return r;
+}
+
+/**
  * lb_backend_set_port() - the datapath port frames to @be go to (the lead's struct dp_port),
  * or NULL to let the switch find it by the backend's MAC.
  * Context: control thread; the new port is used from the next frame on.
@@ -652,26 +678,38 @@ void lb_backend_set_port(struct lb *lb, struct lb_backend *be, void *port)
 	__atomic_store_n(&be->dp_port, port, __ATOMIC_RELEASE);
 }
 
-static bool flow_be_down(const struct lb_flow *fl, const void *arg)
+/*
+ * Publishes every VIP in @changed (a backend's up flag moved), then, if one went down, waits
+ * for a grace period and deletes the flows of every down backend. Context: control thread.
+ * Return: flows deleted.
+ */
+static unsigned int publish_changed(struct lb *lb, const bool *changed, bool any_down)
 {
-	(void)arg;
-	return !__atomic_load_n(&fl->be->up, __ATOMIC_RELAXED);
+	for (unsigned int v = 0; v < lb->nvips; v++)
+		/* On -ENOMEM the old tab stays: lookups still check be->up for every frame. */
+		if (changed[v])
+			(void)vip_publish(lb->vips[v]);
+	if (!any_down)
+		return 0;
+	synchronize_rcu();
+	return lb_flows_remove_if(&lb->flows, flow_be_down, NULL);
 }
 
 /**
  * lb_port_gone() - a datapath port is going away: every backend on it is unset from it and
- * taken down (see lb_backend_set_up()), with one grace period for all of them.
+ * taken down (its link is down until lb_backends_refresh() finds its MAC on another port),
+ * with one grace period for all of them.
  * Context: control thread, RCU read side; call before the port is freed.
  * Return: backends taken down.
  */
 unsigned int lb_port_gone(struct lb *lb, void *port)
 {
+	bool changed[LB_MAX_VIPS] = { false };
 	unsigned int n = 0;
 	bool found = false;
 
 	for (unsigned int v = 0; v < lb->nvips; v++) {
 		struct lb_vip *vip = lb->vips[v];
-		bool changed = false;
 
 		for (unsigned int b = 0; b < vip->nbes; b++) {
 			struct lb_backend *be = vip->bes[b];
@@ -680,21 +718,69 @@ unsigned int lb_port_gone(struct lb *lb, void *port)
 				continue;
 			__atomic_store_n(&be->dp_port, NULL, __ATOMIC_RELEASE);
 			found = true;
+			be->link_up = false;
 			if (__atomic_load_n(&be->up, __ATOMIC_RELAXED)) {
 				__atomic_store_n(&be->up, false, __ATOMIC_RELAXED);
-				changed = true;
+				changed[v] = true;
 				n++;
 			}
 		}
-		/* On -ENOMEM the old tab stays: lookups still check be->up for every frame. */
-		if (changed)
-			(void)vip_publish(vip);
 	}
 	if (!found)
 		return 0;
-	synchronize_rcu();   /* also: no worker still returns @port in a verdict */
+	(void)publish_changed(lb, changed, n > 0);
+	if (!n)
+		synchronize_rcu();   /* no worker may still return @port in a verdict */
+	return n;
+}
+
+/**
+ * lb_backends_refresh() - follow every backend's guest: which port its MAC is behind, whether
+ * that port has a guest taking frames, and how loaded that guest is.
+ * @locate: called once per backend with its MAC and the port it is bound to now (NULL when
+ *          none); fills a struct lb_port_state for the port the backend should be bound to
+ *          (its current one when the MAC is not known anywhere else), or port = NULL when
+ *          there is none. The port must stay valid until lb_port_gone() is called for it.
+ *
+ * A backend whose port went down (the guest disconnected, or stopped every RX queue) leaves
+ * new-flow selection and loses its flows at once, like a stopped VM (lb_backend_set_up());
+ * it comes back when its port is up again. Its load (least-load) is the port's.
+ *
+ * Context: control thread, RCU read side; waits for a grace period when a backend goes down.
+ * Return: backends whose up/down state changed.
+ */
+unsigned int lb_backends_refresh(struct lb *lb, lb_locate_fn locate, void *opaque)
+{
+	bool changed[LB_MAX_VIPS] = { false }, any_down = false;
+	unsigned int n = 0;
+
+	for (unsigned int v = 0; v < lb->nvips; v++) {
+		struct lb_vip *vip = lb->vips[v];
+
+		for (unsigned int b = 0; b < vip->nbes; b++) {
+			struct lb_backend *be = vip->bes[b];
+			void *bound = __atomic_load_n(&be->dp_port, __ATOMIC_RELAXED);
+			struct lb_port_state st = { .port = NULL };
+			bool up;
+
+			locate(opaque, be->mac, bound, &st);
+			if (!st.port)
+				continue;     /* never seen: the switch floods to it, nothing to judge */
+			if (st.port != bound)
+				__atomic_store_n(&be->dp_port, st.port, __ATOMIC_RELEASE);
+			lb_backend_set_load(be, st.load_us);
+			be->link_up = st.up;
+			up = be->vm_up && be->link_up;
+			if (up == __atomic_load_n(&be->up, __ATOMIC_RELAXED))
+				continue;
+			__atomic_store_n(&be->up, up, __ATOMIC_RELAXED);
+			changed[v] = true;
+			any_down |= !up;
+			n++;
+		}
+	}
 	if (n)
-		(void)lb_flows_remove_if(&lb->flows, flow_be_down, NULL);
+		(void)publish_changed(lb, changed, any_down);
 	return n;
 }
 

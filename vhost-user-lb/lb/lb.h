@@ -21,10 +21,12 @@
  *	}
  *
  * And the control thread: lb_new() at start (workers get the pointer before they start);
- * lb_flows_expire(now_s) about once a second, on the workers' clock; lb_backend_set_load()
- * per backend on each balancer tick (least-load); lb_port_gone() before a port is freed, or
- * lb_backend_set_up(false) when discovery says a backend's VM stopped; lb_show_json() for
- * `vip show`; lb_free() after the workers stopped.
+ * lb_flows_expire(now_s) about once a second, on the workers' clock; lb_backends_refresh()
+ * on a short tick and whenever a port's guest leaves (binds each backend to the port its MAC
+ * is behind, takes backends down while that port has no running guest, and feeds least-load
+ * with the guest's measured RX load from lb_rx_meter_sample() and lb_rx_load_update());
+ * lb_port_gone() before a port is freed, or lb_backend_set_up(false) when discovery says a
+ * backend's VM stopped; lb_show_json() for `vip show`; lb_free() after the workers stopped.
  *
  * @head is the worker's own copy of the frame's first bytes: it is rewritten in place, never
  * the guest's buffer. LB_HEAD_NEED bytes cover every header we parse (VLAN tag, IPv4 with
@@ -152,6 +154,46 @@ struct lb_backend_spec {
 	uint16_t weight;           /* 0..LB_WEIGHT_MAX; 0 drains: no new flows, existing ones kept */
 };
 
+/* What lb_backends_refresh() is told about the port a backend is behind. */
+struct lb_port_state {
+	void *port;                /* NULL: none known (the backend is left as it is) */
+	bool up;                   /* a guest is there and takes frames (an RX queue runs) */
+	uint32_t load_us;          /* its estimated RX queueing delay (lb_rx_load_update()) */
+};
+
+typedef void (*lb_locate_fn)(void *opaque, const uint8_t mac[6], void *bound,
+			     struct lb_port_state *ret);
+
+/*
+ * One guest RX queue as the switch sees it on a sampling tick: the guest posts buffers (its
+ * avail idx), the switch takes them to deliver frames (its next avail index), and frames that
+ * found no buffer are dropped. lb_rx_meter_sample() keeps one struct lb_rx_meter per queue.
+ */
+struct lb_rx_sample {
+	uint16_t posted;           /* the guest's avail->idx */
+	uint16_t taken;            /* the switch's next avail index */
+	uint16_t num;              /* ring size */
+	uint64_t delivered;        /* frames delivered into the ring, cumulative */
+	uint64_t no_buffer;        /* frames dropped for want of a buffer, cumulative */
+};
+
+struct lb_rx_meter {
+	uint64_t delivered, no_buffer;  /* at the previous sample */
+	uint16_t posted;
+	uint16_t full;             /* buffers the guest keeps posted once it has caught up */
+	uint16_t backlog;          /* full - free at the previous sample */
+	uint16_t quiet;            /* samples in a row with nothing delivered, posted or dropped */
+	bool primed;
+};
+
+#define LB_RX_SETTLE 10            /* quiet samples after which "full" follows the guest down */
+
+/* A guest's drain rate and stall time across samples (all its RX queues together). */
+struct lb_rx_load {
+	uint32_t rate;             /* frames per second it takes off its rings, smoothed */
+	uint32_t stalled_ms;       /* how long it has had a backlog and taken nothing */
+};
+
 struct lb_counters {
 	uint64_t new_flows;
 	uint64_t pkts_in, bytes_in;    /* client -> VIP -> backend */
@@ -178,8 +220,13 @@ int lb_backend_set_weight(struct lb *lb, struct lb_backend *be, uint16_t weight)
 int lb_backend_set_up(struct lb *lb, struct lb_backend *be, bool up);
 void lb_backend_set_port(struct lb *lb, struct lb_backend *be, void *port);
 unsigned int lb_port_gone(struct lb *lb, void *port);
+unsigned int lb_backends_refresh(struct lb *lb, lb_locate_fn locate, void *opaque);
 void lb_backend_set_load(struct lb_backend *be, uint32_t load_us);
 uint32_t lb_load_estimate(uint32_t rx_backlog, uint32_t drain_per_s);
+void lb_rx_meter_sample(struct lb_rx_meter *m, const struct lb_rx_sample *s,
+			uint32_t *ret_backlog, uint32_t *ret_drained);
+uint32_t lb_rx_load_update(struct lb_rx_load *l, uint32_t backlog, uint32_t drained,
+			   uint32_t interval_ms);
 
 void lb_backend_counters(const struct lb_backend *be, struct lb_counters *ret);
 uint32_t lb_backend_active_flows(const struct lb_backend *be);

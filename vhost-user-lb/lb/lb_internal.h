@@ -222,7 +222,9 @@ struct lb_backend {
 	uint16_t port;          /* effective: the mapped port or the VIP's */
 	uint16_t port_spec;     /* 0: not mapped */
 	uint16_t weight;        /* control thread; workers read the copy in the tab */
-	bool up;                /* atomic: false once taken down */
+	bool up;                /* atomic: vm_up && link_up, what workers go by */
+	bool vm_up;             /* control thread: false while discovery says its VM is stopped */
+	bool link_up;           /* control thread: false while its port has no guest taking frames */
 	void *dp_port;          /* atomic */
 	uint32_t load_us;       /* atomic: fed by the control thread */
 	uint32_t active_flows;  /* atomic: + by workers on a new flow, - by the control thread */

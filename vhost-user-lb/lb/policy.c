@@ -8,6 +8,15 @@
  * flows weighed more, so it gets fewer new ones; an idle one costs LB_LL_BASE_US per flow, so
  * among idle backends the choice is least-connections by weight. The "+ 1" counts the flow
  * being placed, so an idle weight-1 backend and a weight-2 one with one flow cost the same.
+ *
+ * Where the delay comes from (lb_rx_meter_sample(), lb_rx_load_update()): the guest's own RX
+ * rings. A virtio-net driver keeps its RX ring stocked with empty buffers and gives each one
+ * back (a new avail entry) once it has taken the frame we put there; so the buffers missing
+ * from its usual stock are frames delivered that it has not taken yet, its backlog, and the
+ * rate at which it gives buffers back is how fast it drains. Both are read from indices the
+ * switch already has (the guest's avail idx, our next avail index, the delivered and
+ * no-buffer counters): nothing is added to the datapath, and the guest cannot make the
+ * estimate worse than "this guest takes nothing", which is what it then is.
  */
 #include "lb/lb_internal.h"
 
@@ -28,6 +37,96 @@ uint32_t lb_load_estimate(uint32_t rx_backlog, uint32_t drain_per_s)
 	if (!drain_per_s)
 		return LB_LOAD_MAX_US;
 	us = (uint64_t)rx_backlog * 1000000u / drain_per_s;
+	return (uint32_t)MIN(us, (uint64_t)LB_LOAD_MAX_US);
+}
+
+/**
+ * lb_rx_meter_sample() - take one sample of a guest RX queue.
+ * @m: this queue's state; zero it (or clear primed) whenever the ring (re)starts.
+ * @s: the queue now. @s->posted is written by the guest: anything is possible, and a ring
+ *     claiming more free buffers than it has counts as having none.
+ * @ret_backlog: frames waiting for the guest: the buffers missing from its usual stock, plus
+ *     the frames dropped since the last sample for want of a buffer.
+ * @ret_drained: frames it took off the ring since the last sample (delivered, less what
+ *     the backlog grew by).
+ *
+ * The usual stock ("full") is the most free buffers seen; after LB_RX_SETTLE quiet samples
+ * it follows the guest down, so a driver that keeps fewer buffers posted is not read as
+ * loaded for ever. Never with no buffer free: a guest that posts none takes nothing.
+ *
+ * Context: any thread; pure but for @m.
+ */
+void lb_rx_meter_sample(struct lb_rx_meter *m, const struct lb_rx_sample *s,
+			uint32_t *ret_backlog, uint32_t *ret_drained)
+{
+	uint16_t free_now = (uint16_t)(s->posted - s->taken), backlog;
+	uint64_t delivered, dropped;
+	bool active;
+	int64_t grew;
+
+	if (free_now > s->num)
+		free_now = 0;
+	if (!m->primed) {
+		*m = (struct lb_rx_meter){ .delivered = s->delivered, .no_buffer = s->no_buffer,
+					   .posted = s->posted, .full = free_now, .primed = true };
+		*ret_backlog = 0;
+		*ret_drained = 0;
+		return;
+	}
+	/* Counters only grow while a ring runs; a smaller value means they were reset. */
+	delivered = s->delivered >= m->delivered ? s->delivered - m->delivered : 0;
+	dropped = s->no_buffer >= m->no_buffer ? s->no_buffer - m->no_buffer : 0;
+	active = delivered || dropped || s->posted != m->posted;
+	if (active) {
+		m->quiet = 0;
+	} else if (m->quiet < LB_RX_SETTLE) {
+		m->quiet++;
+	}
+	if (free_now > m->full || (m->quiet >= LB_RX_SETTLE && free_now > 0))
+		m->full = free_now;
+	backlog = (uint16_t)(m->full - free_now);
+	grew = (int64_t)backlog - m->backlog;
+	/* Quiet: the backlog can only have moved because "full" settled, not by draining. */
+	*ret_drained = !active ? 0 : (uint32_t)MIN((int64_t)delivered > grew ? (int64_t)delivered - grew : 0,
+						   (int64_t)UINT32_MAX);
+	*ret_backlog = (uint32_t)MIN((uint64_t)backlog + dropped, (uint64_t)UINT32_MAX);
+	m->delivered = s->delivered;
+	m->no_buffer = s->no_buffer;
+	m->posted = s->posted;
+	m->backlog = backlog;
+}
+
+/**
+ * lb_rx_load_update() - a guest's queueing delay from one sample of all its RX queues.
+ * @l: the guest's state (zeroed at first).
+ * @backlog, @drained: summed over its queues (lb_rx_meter_sample()).
+ * @interval_ms: time since the previous sample (> 0).
+ *
+ * Delay = backlog / drain rate, the rate smoothed over samples (half the old, half the new).
+ * A guest that has a backlog and took nothing for a while is as late as that while: it is
+ * stalled, and the estimate grows with every sample it stays so, up to LB_LOAD_MAX_US; the
+ * first sample of a stall says one interval, not "stuck", since a guest under TCG or on a
+ * busy host may just not have run yet.
+ *
+ * Context: any thread; pure but for @l. Return: microseconds, at most LB_LOAD_MAX_US.
+ */
+uint32_t lb_rx_load_update(struct lb_rx_load *l, uint32_t backlog, uint32_t drained,
+			   uint32_t interval_ms)
+{
+	uint64_t cur = (uint64_t)drained * 1000u / (interval_ms ? interval_ms : 1);
+	uint64_t stalled_us, us;
+
+	cur = MIN(cur, (uint64_t)UINT32_MAX);
+	l->rate = l->rate ? (uint32_t)(((uint64_t)l->rate + cur) / 2) : (uint32_t)cur;
+	if (backlog && !drained)
+		l->stalled_ms = (uint32_t)MIN((uint64_t)l->stalled_ms + interval_ms,
+					      (uint64_t)LB_LOAD_MAX_US / 1000);
+	else
+		l->stalled_ms = 0;
+	if (!backlog)
+		return 0;
+	stalled_us = (uint64_t)l->stalled_ms * 1000;
+	us = l->rate ? MAX((uint64_t)lb_load_estimate(backlog, l->rate), stalled_us) : stalled_us;
 	return (uint32_t)MIN(us, (uint64_t)LB_LOAD_MAX_US);
 }
 

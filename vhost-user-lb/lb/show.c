@@ -90,6 +90,8 @@ static struct json_object *backend_json(const struct lb_vip *vip, struct lb_back
 	add_u64(o, "weight", be->weight);
 	add_str(o, "state", !__atomic_load_n(&be->up, __ATOMIC_RELAXED) ? "down"
 			    : be->weight ? "up" : "drain");
+	if (!be->vm_up || !be->link_up)
+		add_str(o, "down_because", !be->vm_up ? "vm stopped" : "no guest on its port");
 	add_u64(o, "active_flows", lb_backend_active_flows(be));
 	if (vip->algo == LB_ALGO_MAGLEV)
 		add_u64(o, "table_entries", be->table_entries);
