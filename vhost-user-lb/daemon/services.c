@@ -11,7 +11,8 @@
  * frontend disconnects) each backend is bound to the port its MAC was learned on, taken down
  * while that port has no guest with a running RX queue (QEMU killed, the guest's driver
  * stopped) and up again once it has, and given that guest's measured RX load for least-load
- * (lb_rx_meter_sample(): its backlog and drain rate, read from its rings' indices).
+ * (lb_rx_meter_sample(): its backlog and what it drains while behind, read from its rings'
+ * indices).
  */
 #include <stdio.h>
 #include <string.h>
@@ -57,13 +58,13 @@ static bool port_takes_frames(const struct port *p)
 static void port_sample(struct port *p, uint32_t interval_ms)
 {
 	uint32_t mask = __atomic_load_n(&p->dp->rx_ready_mask, __ATOMIC_ACQUIRE);
-	uint64_t backlog = 0, drained = 0;
+	struct lb_rx_reading sum = { 0 };
 	bool any = false;
 
 	for (unsigned int q = 0; q < VU_MAX_QUEUE_PAIRS; q++) {
 		struct dp_vq *rxq = &p->dp->vq[2 * q];
+		struct lb_rx_reading r;
 		struct lb_rx_sample s;
-		uint32_t b, dr;
 
 		if (!p->connected || !(mask & (1u << q)) || !rxq->ready) {
 			p->lb_rx[q].primed = false;
@@ -76,9 +77,8 @@ static void port_sample(struct port *p, uint32_t interval_ms)
 			.delivered = __atomic_load_n(&rxq->stats.packets, __ATOMIC_RELAXED),
 			.no_buffer = __atomic_load_n(&rxq->stats.drops[DP_DROP_NO_BUFFER], __ATOMIC_RELAXED),
 		};
-		lb_rx_meter_sample(&p->lb_rx[q], &s, &b, &dr);
-		backlog += b;
-		drained += dr;
+		lb_rx_meter_sample(&p->lb_rx[q], &s, &r);
+		lb_rx_reading_add(&sum, &r);
 		any = true;
 	}
 	if (!any) {
@@ -86,8 +86,7 @@ static void port_sample(struct port *p, uint32_t interval_ms)
 		p->lb_load_us = 0;
 		return;
 	}
-	p->lb_load_us = lb_rx_load_update(&p->lb_rxl, (uint32_t)MIN(backlog, (uint64_t)UINT32_MAX),
-					  (uint32_t)MIN(drained, (uint64_t)UINT32_MAX), interval_ms);
+	p->lb_load_us = lb_rx_load_update(&p->lb_rxl, &sum, interval_ms);
 }
 
 /* lb_locate_fn: the port a backend's MAC was last seen on (else the one it has), and its state. */

@@ -188,10 +188,19 @@ struct lb_rx_meter {
 
 #define LB_RX_SETTLE 10            /* quiet samples after which "full" follows the guest down */
 
-/* A guest's drain rate and stall time across samples (all its RX queues together). */
+/* What one sample says; the caller adds up those of a guest's queues. */
+struct lb_rx_reading {
+	uint32_t backlog;          /* frames waiting for the guest now, + dropped */
+	uint32_t drained;          /* frames it took since the previous sample */
+	uint32_t late;             /* frames already waiting at the previous sample and still
+				    * waiting: they have waited a whole interval */
+	uint32_t dropped;          /* frames dropped since the previous sample: no buffer */
+};
+
+/* A guest's drain capacity and stall time across samples (all its RX queues together). */
 struct lb_rx_load {
-	uint32_t rate;             /* frames per second it takes off its rings, smoothed */
-	uint32_t stalled_ms;       /* how long it has had a backlog and taken nothing */
+	uint32_t rate;             /* frames per second it takes when it has work, smoothed */
+	uint32_t stalled_ms;       /* how long it has been behind and taken nothing */
 };
 
 struct lb_counters {
@@ -224,8 +233,9 @@ unsigned int lb_backends_refresh(struct lb *lb, lb_locate_fn locate, void *opaqu
 void lb_backend_set_load(struct lb_backend *be, uint32_t load_us);
 uint32_t lb_load_estimate(uint32_t rx_backlog, uint32_t drain_per_s);
 void lb_rx_meter_sample(struct lb_rx_meter *m, const struct lb_rx_sample *s,
-			uint32_t *ret_backlog, uint32_t *ret_drained);
-uint32_t lb_rx_load_update(struct lb_rx_load *l, uint32_t backlog, uint32_t drained,
+			struct lb_rx_reading *ret);
+void lb_rx_reading_add(struct lb_rx_reading *sum, const struct lb_rx_reading *r);
+uint32_t lb_rx_load_update(struct lb_rx_load *l, const struct lb_rx_reading *r,
 			   uint32_t interval_ms);
 
 void lb_backend_counters(const struct lb_backend *be, struct lb_counters *ret);

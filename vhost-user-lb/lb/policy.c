@@ -13,8 +13,8 @@
  * rings. A virtio-net driver keeps its RX ring stocked with empty buffers and gives each one
  * back (a new avail entry) once it has taken the frame we put there; so the buffers missing
  * from its usual stock are frames delivered that it has not taken yet, its backlog, and the
- * rate at which it gives buffers back is how fast it drains. Both are read from indices the
- * switch already has (the guest's avail idx, our next avail index, the delivered and
+ * rate at which it gives buffers back, while it has frames waiting, is how fast it can
+ * drain. Both are read from indices the switch already has (the guest's avail idx, our next avail index, the delivered and
  * no-buffer counters): nothing is added to the datapath, and the guest cannot make the
  * estimate worse than "this guest takes nothing", which is what it then is.
  */
@@ -45,10 +45,10 @@ uint32_t lb_load_estimate(uint32_t rx_backlog, uint32_t drain_per_s)
  * @m: this queue's state; zero it (or clear primed) whenever the ring (re)starts.
  * @s: the queue now. @s->posted is written by the guest: anything is possible, and a ring
  *     claiming more free buffers than it has counts as having none.
- * @ret_backlog: frames waiting for the guest: the buffers missing from its usual stock, plus
- *     the frames dropped since the last sample for want of a buffer.
- * @ret_drained: frames it took off the ring since the last sample (delivered, less what
- *     the backlog grew by).
+ * @ret: backlog: the buffers missing from the guest's usual stock, plus the frames dropped
+ *     since the last sample for want of a buffer; drained: frames it took since the last
+ *     sample (delivered, less what the backlog grew by); late: the part of the previous
+ *     backlog still waiting (the ring is FIFO: what it took came off the old end); dropped.
  *
  * The usual stock ("full") is the most free buffers seen; after LB_RX_SETTLE quiet samples
  * it follows the guest down, so a driver that keeps fewer buffers posted is not read as
@@ -57,76 +57,94 @@ uint32_t lb_load_estimate(uint32_t rx_backlog, uint32_t drain_per_s)
  * Context: any thread; pure but for @m.
  */
 void lb_rx_meter_sample(struct lb_rx_meter *m, const struct lb_rx_sample *s,
-			uint32_t *ret_backlog, uint32_t *ret_drained)
+			struct lb_rx_reading *ret)
 {
 	uint16_t free_now = (uint16_t)(s->posted - s->taken), backlog;
-	uint64_t delivered, dropped;
+	uint64_t delivered, dropped, drained = 0;
 	bool active;
 	int64_t grew;
 
+	*ret = (struct lb_rx_reading){ 0 };
 	if (free_now > s->num)
 		free_now = 0;
 	if (!m->primed) {
 		*m = (struct lb_rx_meter){ .delivered = s->delivered, .no_buffer = s->no_buffer,
 					   .posted = s->posted, .full = free_now, .primed = true };
-		*ret_backlog = 0;
-		*ret_drained = 0;
 		return;
 	}
 	/* Counters only grow while a ring runs; a smaller value means they were reset. */
 	delivered = s->delivered >= m->delivered ? s->delivered - m->delivered : 0;
 	dropped = s->no_buffer >= m->no_buffer ? s->no_buffer - m->no_buffer : 0;
 	active = delivered || dropped || s->posted != m->posted;
-	if (active) {
+	if (active)
 		m->quiet = 0;
-	} else if (m->quiet < LB_RX_SETTLE) {
+	else if (m->quiet < LB_RX_SETTLE)
 		m->quiet++;
-	}
 	if (free_now > m->full || (m->quiet >= LB_RX_SETTLE && free_now > 0))
 		m->full = free_now;
 	backlog = (uint16_t)(m->full - free_now);
 	grew = (int64_t)backlog - m->backlog;
 	/* Quiet: the backlog can only have moved because "full" settled, not by draining. */
-	*ret_drained = !active ? 0 : (uint32_t)MIN((int64_t)delivered > grew ? (int64_t)delivered - grew : 0,
-						   (int64_t)UINT32_MAX);
-	*ret_backlog = (uint32_t)MIN((uint64_t)backlog + dropped, (uint64_t)UINT32_MAX);
+	if (active && (int64_t)delivered > grew)
+		drained = (uint64_t)((int64_t)delivered - grew);
+	dropped = MIN(dropped, (uint64_t)UINT32_MAX - UINT16_MAX);
+	ret->backlog = (uint32_t)(backlog + dropped);
+	ret->drained = (uint32_t)MIN(drained, (uint64_t)UINT32_MAX);
+	ret->dropped = (uint32_t)dropped;
+	ret->late = (uint32_t)MIN(m->backlog > drained ? m->backlog - drained : 0, (uint64_t)backlog);
 	m->delivered = s->delivered;
 	m->no_buffer = s->no_buffer;
 	m->posted = s->posted;
 	m->backlog = backlog;
 }
 
+/* Adds @r to @sum, saturating. Context: any thread; pure. */
+void lb_rx_reading_add(struct lb_rx_reading *sum, const struct lb_rx_reading *r)
+{
+	sum->backlog = (uint32_t)MIN((uint64_t)sum->backlog + r->backlog, (uint64_t)UINT32_MAX);
+	sum->drained = (uint32_t)MIN((uint64_t)sum->drained + r->drained, (uint64_t)UINT32_MAX);
+	sum->late = (uint32_t)MIN((uint64_t)sum->late + r->late, (uint64_t)UINT32_MAX);
+	sum->dropped = (uint32_t)MIN((uint64_t)sum->dropped + r->dropped, (uint64_t)UINT32_MAX);
+}
+
 /**
- * lb_rx_load_update() - a guest's queueing delay from one sample of all its RX queues.
+ * lb_rx_load_update() - a guest's queueing delay from one reading of all its RX queues.
  * @l: the guest's state (zeroed at first).
- * @backlog, @drained: summed over its queues (lb_rx_meter_sample()).
+ * @r: the sum of its queues' readings (lb_rx_meter_sample()).
  * @interval_ms: time since the previous sample (> 0).
  *
- * Delay = backlog / drain rate, the rate smoothed over samples (half the old, half the new).
- * A guest that has a backlog and took nothing for a while is as late as that while: it is
- * stalled, and the estimate grows with every sample it stays so, up to LB_LOAD_MAX_US; the
- * first sample of a stall says one interval, not "stuck", since a guest under TCG or on a
- * busy host may just not have run yet.
+ * A guest that took everything that was waiting at the previous sample, and never ran out of
+ * buffers, keeps up: whatever waits now arrived since and says nothing about it (delay 0).
+ * One that did not (late frames, or drops) had work the whole interval, so what it took is
+ * what it can take: its capacity, smoothed (half the old, half the new). Its delay is then
+ * the backlog over that capacity; at least the interval, if frames waited that long; and,
+ * while it takes nothing at all, the whole time it has been stalled. Up to LB_LOAD_MAX_US.
  *
  * Context: any thread; pure but for @l. Return: microseconds, at most LB_LOAD_MAX_US.
  */
-uint32_t lb_rx_load_update(struct lb_rx_load *l, uint32_t backlog, uint32_t drained,
+uint32_t lb_rx_load_update(struct lb_rx_load *l, const struct lb_rx_reading *r,
 			   uint32_t interval_ms)
 {
-	uint64_t cur = (uint64_t)drained * 1000u / (interval_ms ? interval_ms : 1);
-	uint64_t stalled_us, us;
+	uint64_t cap, us;
 
-	cur = MIN(cur, (uint64_t)UINT32_MAX);
-	l->rate = l->rate ? (uint32_t)(((uint64_t)l->rate + cur) / 2) : (uint32_t)cur;
-	if (backlog && !drained)
+	if (!interval_ms)
+		interval_ms = 1;
+	if (!r->late && !r->dropped) {
+		l->stalled_ms = 0;
+		return 0;
+	}
+	cap = MIN((uint64_t)r->drained * 1000u / interval_ms, (uint64_t)UINT32_MAX);
+	l->rate = l->rate ? (uint32_t)(((uint64_t)l->rate + cap) / 2) : (uint32_t)cap;
+	if (r->drained)
+		l->stalled_ms = 0;
+	else
 		l->stalled_ms = (uint32_t)MIN((uint64_t)l->stalled_ms + interval_ms,
 					      (uint64_t)LB_LOAD_MAX_US / 1000);
-	else
-		l->stalled_ms = 0;
-	if (!backlog)
-		return 0;
-	stalled_us = (uint64_t)l->stalled_ms * 1000;
-	us = l->rate ? MAX((uint64_t)lb_load_estimate(backlog, l->rate), stalled_us) : stalled_us;
+	us = (uint64_t)l->stalled_ms * 1000;
+	if (r->late)
+		us = MAX(us, (uint64_t)interval_ms * 1000);
+	if (l->rate)
+		us = MAX(us, (uint64_t)lb_load_estimate(r->backlog, l->rate));
 	return (uint32_t)MIN(us, (uint64_t)LB_LOAD_MAX_US);
 }
 

@@ -92,6 +92,9 @@ static struct json_object *backend_json(const struct lb_vip *vip, struct lb_back
 			    : be->weight ? "up" : "drain");
 	if (!be->vm_up || !be->link_up)
 		add_str(o, "down_because", !be->vm_up ? "vm stopped" : "no guest on its port");
+	/* Whether the switch knows which port the backend is behind (its MAC was seen). */
+	json_object_object_add(o, "bound", json_object_new_boolean(
+		__atomic_load_n(&be->dp_port, __ATOMIC_RELAXED) != NULL));
 	add_u64(o, "active_flows", lb_backend_active_flows(be));
 	if (vip->algo == LB_ALGO_MAGLEV)
 		add_u64(o, "table_entries", be->table_entries);
