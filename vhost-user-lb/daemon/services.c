@@ -74,9 +74,18 @@ static void port_sample(struct port *p, uint32_t interval_ms)
 			.posted = __atomic_load_n(&rxq->ring.avail->idx, __ATOMIC_ACQUIRE),
 			.taken = __atomic_load_n(&rxq->ring.last_avail_idx, __ATOMIC_RELAXED),
 			.num = rxq->ring.num,
+			.has_unacked = rxq->ring.event_idx,
 			.delivered = __atomic_load_n(&rxq->stats.packets, __ATOMIC_RELAXED),
 			.no_buffer = __atomic_load_n(&rxq->stats.drops[DP_DROP_NO_BUFFER], __ATOMIC_RELAXED),
 		};
+		if (s.has_unacked) {
+			/* used_event sits after the avail ring's entries (virtio 1.2, 2.7.10). */
+			uint16_t used = __atomic_load_n(&rxq->ring.used->idx, __ATOMIC_RELAXED);
+			uint16_t ev = __atomic_load_n(&rxq->ring.avail->ring[rxq->ring.num],
+						      __ATOMIC_RELAXED);
+
+			s.unacked = (uint16_t)(used - ev);
+		}
 		lb_rx_meter_sample(&p->lb_rx[q], &s, &r);
 		lb_rx_reading_add(&sum, &r);
 		any = true;

@@ -173,6 +173,9 @@ struct lb_rx_sample {
 	uint16_t posted;           /* the guest's avail->idx */
 	uint16_t taken;            /* the switch's next avail index */
 	uint16_t num;              /* ring size */
+	bool has_unacked;          /* EVENT_IDX: @unacked below means something */
+	uint16_t unacked;          /* used idx - the guest's used_event: what it has not said
+				    * it processed (virtio 1.2, 2.7.10) */
 	uint64_t delivered;        /* frames delivered into the ring, cumulative */
 	uint64_t no_buffer;        /* frames dropped for want of a buffer, cumulative */
 };

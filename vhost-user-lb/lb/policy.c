@@ -10,13 +10,19 @@
  * being placed, so an idle weight-1 backend and a weight-2 one with one flow cost the same.
  *
  * Where the delay comes from (lb_rx_meter_sample(), lb_rx_load_update()): the guest's own RX
- * rings. A virtio-net driver keeps its RX ring stocked with empty buffers and gives each one
- * back (a new avail entry) once it has taken the frame we put there; so the buffers missing
- * from its usual stock are frames delivered that it has not taken yet, its backlog, and the
- * rate at which it gives buffers back, while it has frames waiting, is how fast it can
- * drain. Both are read from indices the switch already has (the guest's avail idx, our next avail index, the delivered and
- * no-buffer counters): nothing is added to the datapath, and the guest cannot make the
- * estimate worse than "this guest takes nothing", which is what it then is.
+ * rings, read from indices the switch already has, so nothing is added to the datapath.
+ * Frames waiting for the guest are bounded two ways: a driver keeps its ring stocked with
+ * empty buffers and gives each one back (a new avail entry) after taking the frame in it, so
+ * the buffers missing from its usual stock bound them; with EVENT_IDX it also writes, when it
+ * has caught up and wants an interrupt again, how far it has processed (used_event), so the
+ * used entries past that bound them too. Neither alone is exact: Linux refills lazily (up to
+ * half a NAPI budget of buffers stay out while it is idle), and used_event is stale while a
+ * driver polls. The smaller is the estimate. A guest is behind only when frames it had at
+ * one sample are still there at the next (or it ran out of buffers): then it had work the
+ * whole interval and what it took is its capacity.
+ *
+ * A guest writes its own indices: it can make itself look slower or faster than it is, and
+ * so draw fewer or more new flows, which it could as well by draining slower or faster.
  */
 #include "lb/lb_internal.h"
 
@@ -43,12 +49,16 @@ uint32_t lb_load_estimate(uint32_t rx_backlog, uint32_t drain_per_s)
 /**
  * lb_rx_meter_sample() - take one sample of a guest RX queue.
  * @m: this queue's state; zero it (or clear primed) whenever the ring (re)starts.
- * @s: the queue now. @s->posted is written by the guest: anything is possible, and a ring
- *     claiming more free buffers than it has counts as having none.
- * @ret: backlog: the buffers missing from the guest's usual stock, plus the frames dropped
- *     since the last sample for want of a buffer; drained: frames it took since the last
- *     sample (delivered, less what the backlog grew by); late: the part of the previous
- *     backlog still waiting (the ring is FIFO: what it took came off the old end); dropped.
+ * @s: the queue now. @s->posted and @s->unacked come from the guest: anything is possible;
+ *     a ring claiming more free buffers than it has counts as having none, and an unacked
+ *     count over the ring size is ignored (a driver that polls parks used_event far away).
+ * @ret: backlog: frames waiting for the guest (the buffers missing from its usual stock, or
+ *     the used entries it has not acknowledged if fewer), plus the frames dropped since the
+ *     last sample for want of a buffer; drained: frames it took since the last sample
+ *     (delivered, less what the backlog grew by); late: the part of the previous backlog
+ *     still waiting (the ring is FIFO: what it took came off the old end), counted only when
+ *     frames were delivered or dropped since, so a quiet guest that keeps buffers back is not
+ *     read as stuck; dropped.
  *
  * The usual stock ("full") is the most free buffers seen; after LB_RX_SETTLE quiet samples
  * it follows the guest down, so a driver that keeps fewer buffers posted is not read as
@@ -83,6 +93,8 @@ void lb_rx_meter_sample(struct lb_rx_meter *m, const struct lb_rx_sample *s,
 	if (free_now > m->full || (m->quiet >= LB_RX_SETTLE && free_now > 0))
 		m->full = free_now;
 	backlog = (uint16_t)(m->full - free_now);
+	if (s->has_unacked && s->unacked <= s->num)
+		backlog = MIN(backlog, s->unacked);
 	grew = (int64_t)backlog - m->backlog;
 	/* Quiet: the backlog can only have moved because "full" settled, not by draining. */
 	if (active && (int64_t)delivered > grew)
@@ -91,7 +103,9 @@ void lb_rx_meter_sample(struct lb_rx_meter *m, const struct lb_rx_sample *s,
 	ret->backlog = (uint32_t)(backlog + dropped);
 	ret->drained = (uint32_t)MIN(drained, (uint64_t)UINT32_MAX);
 	ret->dropped = (uint32_t)dropped;
-	ret->late = (uint32_t)MIN(m->backlog > drained ? m->backlog - drained : 0, (uint64_t)backlog);
+	if (delivered || dropped)
+		ret->late = (uint32_t)MIN(m->backlog > drained ? m->backlog - drained : 0,
+					  (uint64_t)backlog);
 	m->delivered = s->delivered;
 	m->no_buffer = s->no_buffer;
 	m->posted = s->posted;
