@@ -1,9 +1,11 @@
 #!/bin/bash
 # Service load balancing with three QEMU TCG guests on the real daemon (issue 6): a client and
-# two servers, each server running busybox httpd with a page that names it. Two virtual IPs,
-# configured with `vhost-user-lbctl vip add` and backends by MAC and IP:
-#   10.0.0.100:80/tcp  Maglev (the default), backends on port 80
-#   10.0.0.101:80/tcp  least-load, backends on port 8080 (the port is rewritten too)
+# two servers, each server running busybox httpd with a page that names it. Two virtual IPs
+# with backends by MAC and IP:
+#   10.0.0.100:80/tcp  Maglev (the default), backends on port 80, added with
+#                      `vhost-user-lbctl vip add` / `vip backend add`
+#   10.0.0.101:80/tcp  least-load, backends on port 8080 (the port is rewritten too), from a
+#                      [vip] section of the config file the daemon starts with
 # Phase 1: the client opens CONNS connections (an HTTP GET through busybox nc), alternating VIPs: every one
 # must succeed and both servers must serve on each VIP. Then the host kills server s2's QEMU:
 # its port loses its frontend and the daemon must take both its backends out of selection at
@@ -23,27 +25,6 @@ if standin; then
 	log "SKIP: the load balancer is the daemon's own: there is no stand-in for it"
 	exit 77
 fi
-e2e_begin lb-three-guests
-start_daemon --socket-dir "$RUN" --ctl-socket "$CTL" --libvirt-uri none \
-	--port c --port s1 --port s2
-
-ctl vip add "$VIP1:80/tcp" >/dev/null
-ctl vip add "$VIP2:80/tcp" --algo least-load >/dev/null
-for v in "$VIP1:80/tcp" "$VIP2:80/tcp"; do
-	extra=""
-	[ "$v" = "$VIP1:80/tcp" ] || extra=",port=8080"
-	ctl vip backend add "$v" "mac=$S1_MAC,ip=10.0.0.11$extra" >/dev/null
-	ctl vip backend add "$v" "mac=$S2_MAC,ip=10.0.0.12$extra" >/dev/null
-done
-log "VIPs $VIP1:80 (maglev) and $VIP2:80 (least-load, backends on 8080), backends s1 and s2"
-
-boot_guest s1 --socket "$RUN/s1.sock" --mac "$S1_MAC" --ip 10.0.0.11/24 \
-	--script "$E2E_DIR/guest-lb.sh" --param role=server --param name=s1 --param ports=80,8080
-boot_guest s2 --socket "$RUN/s2.sock" --mac "$S2_MAC" --ip 10.0.0.12/24 \
-	--script "$E2E_DIR/guest-lb.sh" --param role=server --param name=s2 --param ports=80,8080
-boot_guest c --socket "$RUN/c.sock" --mac 52:54:00:00:06:01 --ip 10.0.0.1/24 \
-	--script "$E2E_DIR/guest-lb.sh" --param role=client --param servers=10.0.0.11,10.0.0.12 \
-	--param vips=$VIP1,$VIP2 --param conns=$CONNS --param gone=10.0.0.12 --param wait=10
 
 # vip_json: `vip show` as JSON; backend_field VIP ADDR FIELD: one backend's field.
 vip_json() {
@@ -63,6 +44,34 @@ for vip in lb["vips"]:
             print(str(be.get(sys.argv[4], "")).lower())
 PY
 }
+
+e2e_begin lb-three-guests
+cat >"$RUN/vhost-user-lb.conf" <<EOF
+[vip $VIP2:80/tcp]
+algo = least-load
+backend = mac=$S1_MAC,ip=10.0.0.11,port=8080
+backend = mac=$S2_MAC,ip=10.0.0.12,port=8080
+EOF
+start_daemon --config "$RUN/vhost-user-lb.conf" --socket-dir "$RUN" --ctl-socket "$CTL" \
+	--libvirt-uri none --port c --port s1 --port s2
+
+ctl vip add "$VIP1:80/tcp" >/dev/null
+ctl vip backend add "$VIP1:80/tcp" "mac=$S1_MAC,ip=10.0.0.11" >/dev/null
+ctl vip backend add "$VIP1:80/tcp" "mac=$S2_MAC,ip=10.0.0.12" >/dev/null
+vip_json
+p1=$(backend_field $VIP2 10.0.0.11 port) p2=$(backend_field $VIP2 10.0.0.12 port)
+check "the config file's VIP $VIP2:80/tcp is there, backends on ports ${p1:-none} and ${p2:-none}" \
+	all_equal 8080 "${p1:-x}" "${p2:-y}"
+log "VIPs $VIP1:80 (maglev, from vhost-user-lbctl) and $VIP2:80 (least-load, from the config" \
+	"file, backends on 8080), backends s1 and s2"
+
+boot_guest s1 --socket "$RUN/s1.sock" --mac "$S1_MAC" --ip 10.0.0.11/24 \
+	--script "$E2E_DIR/guest-lb.sh" --param role=server --param name=s1 --param ports=80,8080 --param wait=600
+boot_guest s2 --socket "$RUN/s2.sock" --mac "$S2_MAC" --ip 10.0.0.12/24 \
+	--script "$E2E_DIR/guest-lb.sh" --param role=server --param name=s2 --param ports=80,8080 --param wait=600
+boot_guest c --socket "$RUN/c.sock" --mac 52:54:00:00:06:01 --ip 10.0.0.1/24 \
+	--script "$E2E_DIR/guest-lb.sh" --param role=client --param servers=10.0.0.11,10.0.0.12 \
+	--param vips=$VIP1,$VIP2 --param conns=$CONNS --param gone=10.0.0.12
 
 # Fails fast if a guest reported an error or its QEMU died, like wait_guests does.
 guests_healthy() {
