@@ -94,7 +94,7 @@ int services_start(struct daemon *d, uint32_t max_flows);
 void services_stop(struct daemon *d);
 void services_vm_changed(struct daemon *d, const char *vm_name, bool up);
 void services_port_gone(struct daemon *d, struct dp_port *port);
-void services_port_changed(struct daemon *d);
+void services_port_changed(struct daemon *d, const struct port *p);
 struct config;
 int services_apply_config(struct daemon *d, const struct config *c);
 

@@ -132,7 +132,7 @@ static void conn_close(struct port *p)
 	close_fd(&p->conn_fd);
 	p->connected = false;
 	/* Load-balancer backends behind this port take no new flows from now on. */
-	services_port_changed(p->d);
+	services_port_changed(p->d, p);
 }
 
 static void schedule_connect(struct port *p);

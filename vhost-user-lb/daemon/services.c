@@ -115,12 +115,16 @@ static void locate(void *opaque, const uint8_t mac[6], void *bound, struct lb_po
 	*ret = (struct lb_port_state){ .port = dp, .up = port_takes_frames(p), .load_us = p->lb_load_us };
 }
 
-static void refresh(struct daemon *d)
+static void refresh(struct daemon *d, const struct port *why)
 {
 	unsigned int n = lb_backends_refresh(d->lb, locate, d);
 
-	if (n)
-		log_info("load balancer: %u backend(s) changed state with their ports", n);
+	if (!n)
+		return;
+	if (why)
+		log_info("port '%s': frontend gone: %u load-balancer backend(s) down", why->spec.name, n);
+	else
+		log_info("load balancer: %u backend(s) went up or down with their ports", n);
 }
 
 static void on_tick(struct ev_source *src, void *opaque)
@@ -132,22 +136,23 @@ static void on_tick(struct ev_source *src, void *opaque)
 
 	(void)src;
 	last_ns = now;
-	if (!__atomic_load_n(&d->dp->lb_active, __ATOMIC_RELAXED))
-		return;
+	/* Sampled even with no VIP, so a VIP added later starts from fresh readings. */
 	for (struct port *p = d->ports; p; p = p->next)
 		port_sample(p, ms ? ms : 1);
-	refresh(d);
+	if (__atomic_load_n(&d->dp->lb_active, __ATOMIC_RELAXED))
+		refresh(d, NULL);
 }
 
 /**
- * services_port_changed() - a port's frontend went away (or came): backends behind it leave
- * (or rejoin) new-flow selection now rather than at the next tick.
+ * services_port_changed() - port @p's frontend went away: backends behind it leave new-flow
+ * selection now rather than at the next tick (they come back on the tick that finds a guest
+ * running there again).
  * Context: control thread.
  */
-void services_port_changed(struct daemon *d)
+void services_port_changed(struct daemon *d, const struct port *p)
 {
 	if (d->lb && __atomic_load_n(&d->dp->lb_active, __ATOMIC_RELAXED))
-		refresh(d);
+		refresh(d, p);
 }
 
 /* Context: control thread, before the workers start (they read dp->lb without a barrier). */
