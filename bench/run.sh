@@ -21,6 +21,8 @@
 #   --out DIR  results directory (default bench/results/<date>-<time>[-quick])
 #   --ours BIN the daemon (default $VHOST_LB_BIN, else build/vhost-user-lb/vhost-user-lb)
 #   --standin  run the DPDK reference in the "ours" slot too (to test the harness itself)
+#   --against BIN  put another build of the daemon in the reference slot: an A/B of a change
+#              (before/after figures for a commit message); the targets are then meaningless
 #   --force    run even if QEMU is running (figures will be noisy); the harness holds
 #              /tmp/vhost-lb-qemu.lock (the QEMU suites' lock) for the whole run
 # Ours also runs the 64 B loop once more with 62 more ports of 4 queue pairs each, connected
@@ -35,7 +37,7 @@ SRC=$(cd "$HERE/.." && pwd)
 # shellcheck source=tests/interop/lib-testpmd.sh
 . "$SRC/tests/interop/lib-testpmd.sh"
 
-QUICK=0 PAIRS="" OUT="" OURS_BIN="" OURS_CTL="" IDLE_PORTS_BIN="" STANDIN=0 FORCE=0
+QUICK=0 PAIRS="" OUT="" OURS_BIN="" OURS_CTL="" IDLE_PORTS_BIN="" STANDIN=0 FORCE=0 AGAINST_BIN=""
 ARGS=("$@")
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift 2 ;;
 	--ours) OURS_BIN=$2; shift 2 ;;
 	--standin) STANDIN=1; shift ;;
+	--against) AGAINST_BIN=$2; shift 2 ;;
 	--force) FORCE=1; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option '$1' (--help)" >&2; exit 2 ;;
@@ -221,9 +224,10 @@ bench_mem_opts() {
 
 # ---------------------------------------------------------------- backends
 start_backend() {  # KIND DIR: KIND is ours|ref; sockets DIR/s0.sock DIR/s1.sock
-	local kind=$1 d=$2 i mem
+	local kind=$1 d=$2 i mem bin=$OURS_BIN
 	BKKIND=$kind
-	if [ "$kind" = ref ] || [ "$STANDIN" = 1 ]; then
+	[ "$kind" = ref ] && [ -n "$AGAINST_BIN" ] && bin=$AGAINST_BIN
+	if { [ "$kind" = ref ] && [ -z "$AGAINST_BIN" ]; } || [ "$STANDIN" = 1 ]; then
 		mem=$(bench_mem_opts "reference backend") || exit 1
 		# shellcheck disable=SC2046
 		tp_start bk "$d" dpdk-testpmd --lcores "0@$FE_CPU,1@$BK_CPU" --main-lcore 0 \
@@ -234,7 +238,7 @@ start_backend() {  # KIND DIR: KIND is ours|ref; sockets DIR/s0.sock DIR/s1.sock
 		BKPID=${TP_PID[bk]}
 		BKKIND=testpmd
 	else
-		"$OURS_BIN" --socket-dir "$d" --ctl-socket "$d/ctl.sock" \
+		"$bin" --socket-dir "$d" --ctl-socket "$d/ctl.sock" \
 			--port "a,path=$d/s0.sock,queues=1" --port "b,path=$d/s1.sock,queues=1" \
 			--workers "$BK_CPU" --log-level warn 2>"$d/bk.log" &
 		BKPID=$!
@@ -425,6 +429,7 @@ EOF
 	echo "dpdk-testpmd: $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null || echo unknown)"
 	echo "command: bench/run.sh ${ARGS[*]}"
 	echo "ours: ${OURS_BIN:-standin}$([ -n "$OURS_BIN" ] && git -C "$(dirname "$OURS_BIN")" describe --always --dirty 2>/dev/null | sed 's/^/ at /')"
+	[ -z "$AGAINST_BIN" ] || echo "against (in the reference slot): $AGAINST_BIN$(git -C "$(dirname "$AGAINST_BIN")" describe --always --dirty 2>/dev/null | sed 's/^/ at /')"
 	echo "fe_cpu=$FE_CPU bk_cpu=$BK_CPU pairs=$PAIRS idle_s=$IDLE warmup_s=$WARMUP duration_s=$DURATION inflight=$((INFLIGHT * 32)) load=${LOAD_PCT}% (cfs quota, period ${CG_PERIOD_US} us)"
 } | tee "$OUT/machine.txt" | sed 's/^/# /' >&2
 

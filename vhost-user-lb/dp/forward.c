@@ -158,7 +158,7 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 	struct virtio_net_hdr_v1 hdr = { 0 };
 	uint8_t *hdr_at = NULL;     /* where the header goes when it fits the first segment */
 	uint32_t done = 0;
-	uint16_t nbufs = 0;
+	unsigned int nbufs = 0;     /* not uint16_t: a 16-bit spill reloaded wider stalls */
 	int r;
 
 	do {
@@ -211,7 +211,7 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 		memcpy(hdr_at, &zero, 8);
 		memcpy(hdr_at + 8, &tail, 4);
 	} else {
-		hdr.num_buffers = htole16(nbufs);
+		hdr.num_buffers = htole16((uint16_t)nbufs);
 		if (hdr_at)
 			memcpy(hdr_at, &hdr, hdr_len);
 		else
