@@ -21,9 +21,14 @@
 #   --out DIR  results directory (default bench/results/<date>-<time>[-quick])
 #   --ours BIN the daemon (default $VHOST_LB_BIN, else build/vhost-user-lb/vhost-user-lb)
 #   --standin  run the DPDK reference in the "ours" slot too (to test the harness itself)
+#   --against BIN  put another build of the daemon in the reference slot: an A/B of a change
+#              (before/after figures for a commit message); the targets are then meaningless
 #   --force    run even if QEMU is running (figures will be noisy); the harness holds
 #              /tmp/vhost-lb-qemu.lock (the QEMU suites' lock) for the whole run
-# env: FE_CPU (default 0), BK_CPU (default 1), IDLE, WARMUP, DURATION (seconds), INFLIGHT
+# Ours also runs the 64 B loop once more with 62 more ports of 4 queue pairs each, connected
+# and idle (bench/idle-ports), for the cost of watching many rings.
+# env: FE_CPU (default 0), BK_CPU (default 1), IDLE, WARMUP, DURATION (seconds), INFLIGHT,
+#      MANY_PORTS (default 64, 0 skips), MANY_QPS (default 4), VHOST_LB_IDLE_PORTS
 # Output: table on stdout; runs.csv, summary.json, memcpy.txt, logs/ in the results directory.
 set -euo pipefail
 
@@ -32,7 +37,7 @@ SRC=$(cd "$HERE/.." && pwd)
 # shellcheck source=tests/interop/lib-testpmd.sh
 . "$SRC/tests/interop/lib-testpmd.sh"
 
-QUICK=0 PAIRS="" OUT="" OURS_BIN="" OURS_CTL="" STANDIN=0 FORCE=0
+QUICK=0 PAIRS="" OUT="" OURS_BIN="" OURS_CTL="" IDLE_PORTS_BIN="" STANDIN=0 FORCE=0 AGAINST_BIN=""
 ARGS=("$@")
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -41,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift 2 ;;
 	--ours) OURS_BIN=$2; shift 2 ;;
 	--standin) STANDIN=1; shift ;;
+	--against) AGAINST_BIN=$2; shift 2 ;;
 	--force) FORCE=1; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option '$1' (--help)" >&2; exit 2 ;;
@@ -55,6 +61,8 @@ fi
 FE_CPU=${FE_CPU:-0}
 BK_CPU=${BK_CPU:-1}
 INFLIGHT=${INFLIGHT:-6}          # bursts of 32 frames in the loop; below the 256-entry rings
+MANY_PORTS=${MANY_PORTS:-64}     # the many-ports figure: ports in all (2 with traffic) ...
+MANY_QPS=${MANY_QPS:-4}          # ... and queue pairs on each idle one; MANY_PORTS=0 skips it
 LOAD_PCT=25
 CG_PERIOD_US=20000
 
@@ -68,6 +76,8 @@ if [ "$STANDIN" = 0 ]; then
 	[ -n "$OURS_BIN" ] || OURS_BIN=${VHOST_LB_BIN:-$SRC/build/vhost-user-lb/vhost-user-lb}
 	[ -x "$OURS_BIN" ] || die "daemon '$OURS_BIN' not found: build it (meson setup build && ninja -C build), pass --ours BIN, or --standin"
 	OURS_CTL=${VHOST_LB_CTL:-$(dirname "$OURS_BIN")/vhost-user-lbctl}
+	IDLE_PORTS_BIN=${VHOST_LB_IDLE_PORTS:-$(dirname "$OURS_BIN")/../bench/idle-ports}
+	[ -x "$IDLE_PORTS_BIN" ] || note "no $IDLE_PORTS_BIN (ninja -C build): the many-ports figure is skipped"
 fi
 # QEMU test suites hold this lock around every guest boot: holding it keeps them off our cores.
 exec {LOCKFD}>/tmp/vhost-lb-qemu.lock
@@ -185,21 +195,50 @@ cg_throttle() {  # on|off PID
 	if [ "$1" = on ]; then echo "$2" >"$CG/cgroup.procs"; else echo "$2" >"$CG_ROOT/cgroup.procs"; fi
 }
 
+# ---------------------------------------------------------------- memory
+# bench_mem_opts NAME: testpmd memory options for one process, hugepages only. tp_mem_opts
+# falls back to 4 KiB pages when hugepages run short (other tests hold them), and a frontend
+# on 4 KiB pages costs a backend a TLB miss per buffer: up to 4x the CPU per 64 B frame here,
+# which would make runs incomparable. So we add the pages we lack, and refuse to measure on
+# 4 KiB pages unless --quick.
+bench_mem_opts() {
+	local want=$((256 + 64)) free size_kb total opts
+	size_kb=$(awk '/^Hugepagesize:/ {print $2}' /proc/meminfo)
+	free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+	if [ $((free * size_kb / 1024)) -lt "$want" ]; then
+		total=$(cat /proc/sys/vm/nr_hugepages)
+		echo $((total + want * 1024 / size_kb - free)) >/proc/sys/vm/nr_hugepages 2>/dev/null || true
+	fi
+	opts=$(tp_mem_opts 256)
+	case $opts in
+	*--no-huge*)
+		if [ "$QUICK" != 1 ]; then
+			echo "run.sh: $1: no hugepages for testpmd (4 KiB pages would skew the figures)" >&2
+			return 1
+		fi
+		note "WARNING: $1 on 4 KiB pages (no hugepages free): figures not comparable" ;;
+	*) ;;
+	esac
+	echo "$opts"
+}
+
 # ---------------------------------------------------------------- backends
 start_backend() {  # KIND DIR: KIND is ours|ref; sockets DIR/s0.sock DIR/s1.sock
-	local kind=$1 d=$2 i
+	local kind=$1 d=$2 i mem bin=$OURS_BIN
 	BKKIND=$kind
-	if [ "$kind" = ref ] || [ "$STANDIN" = 1 ]; then
+	[ "$kind" = ref ] && [ -n "$AGAINST_BIN" ] && bin=$AGAINST_BIN
+	if { [ "$kind" = ref ] && [ -z "$AGAINST_BIN" ]; } || [ "$STANDIN" = 1 ]; then
+		mem=$(bench_mem_opts "reference backend") || exit 1
 		# shellcheck disable=SC2046
 		tp_start bk "$d" dpdk-testpmd --lcores "0@$FE_CPU,1@$BK_CPU" --main-lcore 0 \
-			--file-prefix="${PFX}bk" --no-pci $(tp_mem_opts 256) \
+			--file-prefix="${PFX}bk" --no-pci $mem \
 			--vdev "net_vhost0,iface=$d/s0.sock,queues=1" \
 			--vdev "net_vhost1,iface=$d/s1.sock,queues=1" \
 			-- -i --nb-cores=1 --forward-mode=io --rxq=1 --txq=1 --total-num-mbufs=16384
 		BKPID=${TP_PID[bk]}
 		BKKIND=testpmd
 	else
-		"$OURS_BIN" --socket-dir "$d" --ctl-socket "$d/ctl.sock" \
+		"$bin" --socket-dir "$d" --ctl-socket "$d/ctl.sock" \
 			--port "a,path=$d/s0.sock,queues=1" --port "b,path=$d/s1.sock,queues=1" \
 			--workers "$BK_CPU" --log-level warn 2>"$d/bk.log" &
 		BKPID=$!
@@ -235,12 +274,13 @@ stop_backend() {
 MAC0=02:00:00:00:02:10
 MAC1=02:00:00:00:02:11
 start_frontend() {  # DIR
-	local d=$1
+	local d=$1 mem
+	mem=$(bench_mem_opts frontend) || exit 1
 	# The main lcore only answers our stats commands; beside its own busy poller it would answer
 	# a scheduler slice late and blur the measurement window, on BK_CPU it answers at once.
 	# shellcheck disable=SC2046
 	tp_start fe "$d" dpdk-testpmd --lcores "0@$BK_CPU,1@$FE_CPU" --main-lcore 0 \
-		--file-prefix="${PFX}fe" --no-pci $(tp_mem_opts 256) \
+		--file-prefix="${PFX}fe" --no-pci $mem \
 		--vdev "net_virtio_user0,path=$d/s0.sock,mac=$MAC0,queues=1,queue_size=256" \
 		--vdev "net_virtio_user1,path=$d/s1.sock,mac=$MAC1,queues=1,queue_size=256" \
 		--vdev "net_null0,no-rx=1" \
@@ -287,10 +327,41 @@ drain_loop() {
 
 # ---------------------------------------------------------------- one run
 CSV=$OUT/runs.csv
-echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518" >"$CSV"
+echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518,mpps64many,ns_pkt64many,bk_wait64many" >"$CSV"
+
+# many_ports_window PAIR LABEL DIR: the 64 B loop again with MANY_PORTS - 2 more ports of
+# MANY_QPS queue pairs each added at run time and held by connected idle frontends
+# (bench/idle-ports), so the worker has every one of their rings to watch. Ours only: the
+# figure is priced against our own 2-port run (issue 3, target 5).
+many_ports_window() {
+	local pair=$1 label=$2 d=$3 n=$((MANY_PORTS - 2)) i line="" r
+	for ((i = 0; i < n; i++)); do
+		"$OURS_CTL" -s "$d/ctl.sock" port add "m$i" --path "$d/m$i.sock" --queues "$MANY_QPS" >/dev/null ||
+			die "port add m$i failed"
+	done
+	mkfifo "$d/idle.in"
+	"$IDLE_PORTS_BIN" "$d" m "$n" "$MANY_QPS" <"$d/idle.in" >"$d/idle.out" 2>"$d/idle.log" &
+	local ipid=$!
+	exec {IDLE_FD}>"$d/idle.in"
+	for ((i = 0; i < 300; i++)); do
+		[ ! -s "$d/idle.out" ] || read -r line <"$d/idle.out" || true
+		[ "$line" = "ready $n" ] && break
+		kill -0 "$ipid" 2>/dev/null || die "idle-ports exited (log: $d/idle.log)"
+		sleep 0.1
+	done
+	[ "$line" = "ready $n" ] || die "idle frontends not ready in 30 s (log: $d/idle.log)"
+	sleep "$WARMUP"
+	r=$(window "pair $pair $label 64B, $MANY_PORTS ports x $MANY_QPS queue pairs" "$DURATION")
+	exec {IDLE_FD}>&-
+	wait "$ipid" 2>/dev/null || true
+	for ((i = 0; i < n; i++)); do
+		"$OURS_CTL" -s "$d/ctl.sock" port del "m$i" >/dev/null || true
+	done
+	echo "$r"
+}
 
 one_run() {  # PAIR KIND
-	local pair=$1 kind=$2 d idle r64 r25="na na na na na na na" r1518 label q k
+	local pair=$1 kind=$2 d idle r64 r25="na na na na na na na" r1518 rmany="na na na na na na na" label q k
 	label=$kind
 	[ "$kind" = ours ] && [ "$STANDIN" = 1 ] && label=ours-standin
 	d=$RUN/p$pair-$kind
@@ -324,6 +395,9 @@ one_run() {  # PAIR KIND
 		r25=$(window "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)" "$DURATION")
 		cg_throttle off "${TP_PID[fe]}"
 	fi
+	if [ "$BKKIND" = daemon ] && [ "$MANY_PORTS" -gt 2 ] && [ -x "$IDLE_PORTS_BIN" ]; then
+		rmany=$(many_ports_window "$pair" "$label" "$d")
+	fi
 	drain_loop
 	seed_loop 1518
 	sleep "$WARMUP"
@@ -334,15 +408,15 @@ one_run() {  # PAIR KIND
 	for f in "$d"/*.log "$d"/*.cmd; do
 		[ ! -e "$f" ] || cp "$f" "$OUT/logs/p$pair-$label-$(basename "$f")"
 	done
-	python3 - "$pair" "$label" "$idle" "$r64" "$r25" "$r1518" >>"$CSV" <<'EOF'
+	python3 - "$pair" "$label" "$idle" "$r64" "$r25" "$r1518" "$rmany" >>"$CSV" <<'EOF'
 import sys
-pair, label, idle, r64, r25, r1518 = sys.argv[1:7]
-a, b, c = r64.split(), r25.split(), r1518.split()
+pair, label, idle, r64, r25, r1518, rmany = sys.argv[1:8]
+a, b, c, m = r64.split(), r25.split(), r1518.split(), rmany.split()
 # window: mpps gbps drop ns_per_pkt bk_cores bk_wait fe_wait
 load = "%.3f" % (float(b[0]) / float(a[0])) if b[0] != "na" and float(a[0]) > 0 else "na"
 print(",".join([pair, label, idle, a[0], a[2], a[3], a[4], a[5], a[6],
                 b[0], load, b[3], b[4], b[5],
-                c[1], c[0], c[2], c[3], c[4], c[5], c[6]]))
+                c[1], c[0], c[2], c[3], c[4], c[5], c[6], m[0], m[3], m[5]]))
 EOF
 	awk -F, 'END {printf "pair %s %-12s 64B %7.3f Mpps %6.1f ns/pkt | %s%% load %s Mpps %s ns/pkt | 1518B %6.2f Gbit/s | idle %s cores\n", $1, $2, $4, $6, '"$LOAD_PCT"', $10, $12, $15, $3}' "$CSV"
 }
@@ -355,6 +429,7 @@ EOF
 	echo "dpdk-testpmd: $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null || echo unknown)"
 	echo "command: bench/run.sh ${ARGS[*]}"
 	echo "ours: ${OURS_BIN:-standin}$([ -n "$OURS_BIN" ] && git -C "$(dirname "$OURS_BIN")" describe --always --dirty 2>/dev/null | sed 's/^/ at /')"
+	[ -z "$AGAINST_BIN" ] || echo "against (in the reference slot): $AGAINST_BIN$(git -C "$(dirname "$AGAINST_BIN")" describe --always --dirty 2>/dev/null | sed 's/^/ at /')"
 	echo "fe_cpu=$FE_CPU bk_cpu=$BK_CPU pairs=$PAIRS idle_s=$IDLE warmup_s=$WARMUP duration_s=$DURATION inflight=$((INFLIGHT * 32)) load=${LOAD_PCT}% (cfs quota, period ${CG_PERIOD_US} us)"
 } | tee "$OUT/machine.txt" | sed 's/^/# /' >&2
 

@@ -105,6 +105,11 @@ struct dp_poll_item {
 	struct dp_port *port;
 	struct dp_vq *vq;
 	unsigned int index;
+	/*
+	 * Empty polls in a row. The one field a worker writes in its published list: nobody else
+	 * reads a list once published, and a new list starts every ring hot again.
+	 */
+	uint16_t idle;
 };
 
 struct dp_poll_list {
