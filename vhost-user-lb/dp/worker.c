@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * A datapath worker: busy-polls the TX rings it owns while there is traffic, and sleeps in
- * epoll on their kick eventfds when there is none, so an idle switch costs no CPU.
+ * A datapath worker: busy-polls the input queues it owns (guests' TX rings, the uplink's TAP
+ * queues) while there is traffic, and sleeps in epoll on their kick fds (a ring's kick
+ * eventfd, a TAP queue's fd) when there is none, so an idle switch costs no CPU.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -28,7 +29,7 @@ static unsigned int poll_once(struct dp_worker *w, const struct dp_poll_list *pl
 		if (!__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&it->port->broken, __ATOMIC_RELAXED))
 			continue;
-		n = dp_drain_tx(w->dp, w->scratch, it->port, it->vq, it->index, now_s);
+		n = it->port->ops->drain(w->dp, w->scratch, it->port, it->vq, it->index, now_s);
 		if (n) {
 			/* Load is measured where it is spent: the ring whose frames we forwarded. */
 			uint64_t c = dp_cycles() - t0;
@@ -50,11 +51,9 @@ static bool arm_kicks(const struct dp_poll_list *pl)
 	for (unsigned int i = 0; i < pl->n; i++) {
 		const struct dp_poll_item *it = &pl->items[i];
 
-		if (__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) &&
-		    !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED)) {
-			pending |= vring_notify_enable(&it->vq->ring);
-			dp_log_used(rcu_dereference(it->port->dlog), it->vq);
-		}
+		if (it->port->ops->arm && __atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED))
+			pending |= it->port->ops->arm(it->port, it->vq);
 	}
 	return pending;
 }
@@ -64,10 +63,8 @@ static void disarm_kicks(const struct dp_poll_list *pl)
 	for (unsigned int i = 0; i < pl->n; i++) {
 		const struct dp_poll_item *it = &pl->items[i];
 
-		if (__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE)) {
-			vring_notify_disable(&it->vq->ring);
-			dp_log_used(rcu_dereference(it->port->dlog), it->vq);
-		}
+		if (it->port->ops->disarm && __atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE))
+			it->port->ops->disarm(it->port, it->vq);
 	}
 }
 
