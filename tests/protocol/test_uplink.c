@@ -10,8 +10,9 @@
  * offloads off as documented (tx checksum, TSO), frames both ways byte-identical at every
  * size, learning on the uplink (unicast to a MAC behind it reaches the TAP only), both TAP
  * queues read, exact counters, a downed link counted as drops and recovered, `port add
- * --tap` / `port del` through the control socket, and a TAP deleted under the daemon: only
- * the uplink breaks, the guests keep switching.
+ * --tap` / `port del` through the control socket, `--takeover` handing the TAP's queues to a
+ * new process (same device, counters kept, frames flowing), and a TAP deleted under the
+ * daemon: only the uplink breaks, the guests keep switching.
  */
 
 #include <arpa/inet.h>
@@ -30,7 +31,9 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proto_common.h"
@@ -198,6 +201,39 @@ static bool stats_settle(const char *port, uint64_t rx, uint64_t tx, struct vu_p
 	}
 }
 
+/* Start a second daemon that takes @d's ports over; @d then names the new process. */
+static void takeover(void)
+{
+	const char *bin = getenv("VHOST_LB_BIN");
+	int64_t end;
+	pid_t pid;
+
+	pid = fork();
+	REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(d.log, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+		if (fd < 0)
+			_exit(127);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(bin, bin, "--socket-dir", d.dir, "--ctl-socket", d.ctl, "--libvirt-uri", "none",
+		      "--takeover", (char *)NULL);
+		_exit(127);
+	}
+	vu_test_watch_pid(pid, true);
+	end = vu_now_ms() + 10000;
+	while (vu_daemon_alive(&d) && vu_remaining_ms(end))
+		(void)poll(NULL, 0, 20);
+	REQUIRE(!vu_daemon_alive(&d), "the old daemon did not hand over within 10 s");
+	CHECK(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 0,
+	      "the old daemon ended with status 0x%x after the hand-over", d.status);
+	vu_test_watch_pid(d.pid, false);
+	d.pid = pid;
+	d.ended = false;
+	d.status = 0;
+}
+
 static const struct vu_queue_stats *queue(const struct vu_port_stats *s, int index)
 {
 	for (unsigned i = 0; i < s->nqueues; i++)
@@ -346,6 +382,32 @@ int main(void)
 		CHECK(access("/sys/class/net/vlbt4", F_OK) != 0, "vlbt4 was created anyway");
 		CHECK(vu_ctl_run(&d, false, NULL, del) == 0, "port del up1");
 		CHECK(access("/sys/class/net/vlbt1", F_OK) != 0, "vlbt1 outlived its port");
+	}
+
+	vu_test_case("--takeover: the TAP's queues go to the new process, nothing else changes");
+	{
+		char ifindex0[32] = "", ifindex1[32] = "";
+		struct vu_port_stats before, after;
+
+		CHECK(read_sys("/sys/class/net/" TAP "/ifindex", ifindex0, sizeof(ifindex0)), "ifindex");
+		REQUIRE(vu_ctl_port_stats(&d, "up0", &before) == 0, "stats up0");
+		takeover();
+		CHECK(vu_ctl_wait_state(&d, "up0", "running", 5000) == 0, "up0 not running after take-over");
+		CHECK(read_sys("/sys/class/net/" TAP "/ifindex", ifindex1, sizeof(ifindex1)) &&
+		      strcmp(ifindex0, ifindex1) == 0, "the TAP is the same device: ifindex %s -> %s",
+		      ifindex0, ifindex1);
+		CHECK(count_queues(TAP, "rx-") == 2, "the TAP still has 2 queues: %u",
+		      count_queues(TAP, "rx-"));
+		CHECK(vu_ctl_port_stats(&d, "up0", &after) == 0 && after.tx_packets >= before.tx_packets &&
+		      after.rx_packets >= before.rx_packets && after.tx_packets,
+		      "counters carried over: tx %" PRIu64 " -> %" PRIu64 ", rx %" PRIu64 " -> %" PRIu64,
+		      before.tx_packets, after.tx_packets, before.rx_packets, after.rx_packets);
+		guest_to_tap(a, MAC_HOST, 706, 50);
+		for (unsigned i = 0; i < 50; i++)
+			raw_send(MAC_HOST, MAC_A, 707, i, sizes[i % 5]);
+		for (tagged = 0; pc_recv_tag(a, 707, 2000, NULL) >= 0 && tagged < 50;)
+			tagged++;
+		CHECK(tagged == 50, "A got %u of 50 frames from the TAP after the take-over", tagged);
 	}
 
 	vu_test_case("TAP deleted under the daemon: the uplink breaks, the guests carry on");
