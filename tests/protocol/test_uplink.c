@@ -371,6 +371,8 @@ int main(void)
 		static const char *const path[] = { "port", "add", "up4", "--tap", "vlbt4", "--path",
 						    "/tmp/x.sock", NULL };
 		static const char *const del[] = { "port", "del", "up1", NULL };
+		/* A name cannot carry options of its own into the port spec. */
+		static const char *const smuggle[] = { "port", "add", "up5,type=tap,tap=vlbt5", NULL };
 
 		CHECK(vu_ctl_run(&d, false, NULL, add) == 0, "port add up1 --tap vlbt1");
 		CHECK(count_queues("vlbt1", "rx-") == 3, "vlbt1 has %u queues, want 3",
@@ -380,6 +382,8 @@ int main(void)
 		CHECK(vu_ctl_run(&d, false, NULL, bad) != 0, "TAP name 'a/b' was accepted");
 		CHECK(vu_ctl_run(&d, false, NULL, path) != 0, "a TAP port with a socket path");
 		CHECK(access("/sys/class/net/vlbt4", F_OK) != 0, "vlbt4 was created anyway");
+		CHECK(vu_ctl_run(&d, false, NULL, smuggle) != 0 &&
+		      access("/sys/class/net/vlbt5", F_OK) != 0, "options smuggled in a port name");
 		CHECK(vu_ctl_run(&d, false, NULL, del) == 0, "port del up1");
 		CHECK(access("/sys/class/net/vlbt1", F_OK) != 0, "vlbt1 outlived its port");
 	}

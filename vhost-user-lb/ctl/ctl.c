@@ -112,7 +112,7 @@ static struct json_object *cmd_port_add(struct daemon *d, struct json_object *re
 	/* "tap" alone says the type; values cannot smuggle options in: the parser splits on ','. */
 	if (tap && !type)
 		type = "tap";
-	if ((path && strchr(path, ',')) || (mode && strchr(mode, ',')) ||
+	if (strchr(name, ',') || (path && strchr(path, ',')) || (mode && strchr(mode, ',')) ||
 	    (type && strchr(type, ',')) || (tap && strchr(tap, ',')))
 		return ctl_error_reply("values may not contain ','");
 	snprintf(text, sizeof(text), "%s%s%s%s%s%s%s%s%s", name, path ? ",path=" : "",
