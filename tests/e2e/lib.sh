@@ -28,6 +28,9 @@ DAEMON_PID=""
 STANDIN_FIFO_OPEN=0
 declare -A GUEST_PID=()
 declare -A GUEST_DONE=()
+# Commands e2e_cleanup runs (eval) once the guests and the daemon are gone: a test's own
+# resources, such as a network namespace.
+E2E_ON_EXIT=()
 E2E_OK=0
 T0=${EPOCHREALTIME/./}
 
@@ -116,6 +119,9 @@ e2e_cleanup() {
 		fi
 		reap "$DAEMON_PID" 5 || true
 	fi
+	for name in "${E2E_ON_EXIT[@]}"; do
+		eval "$name" || true
+	done
 	if [ "$rc" != 0 ] && [ -n "$RUN" ]; then
 		dump_logs
 	fi
@@ -151,7 +157,7 @@ dump_logs() {
 		echo "----- $(basename "$f") (last 40 lines) -----"
 		tail -n 40 "$f" | tr -d '\r'
 	done
-	for f in "$RUN"/*.qemu.log "$RUN/daemon.log" "$RUN/testpmd.log"; do
+	for f in "$RUN"/*.qemu.log "$RUN/daemon.log" "$RUN/testpmd.log" "$RUN"/*.host.log; do
 		[ -s "$f" ] || continue
 		echo "----- $(basename "$f") (last 30 lines) -----"
 		tail -n 30 "$f"

@@ -10,7 +10,8 @@
  * whose "path" (as json-c reads it, the same way the daemon will) is outside that directory or
  * contains "..", is not run: the fuzzer must not create, chmod, connect to or unlink sockets
  * elsewhere on the host; nor are vf-assign, vf-release, vf-rate and vf-irq-set, which change
- * real network devices and IRQ affinities (vf-list and vf-irq, which only read, do run). Every reply must be a JSON object with a boolean "ok". After each
+ * real network devices and IRQ affinities (vf-list and vf-irq, which only read, do run), nor
+ * a request with "type" or "tap", which could create a TAP device (an uplink port). Every reply must be a JSON object with a boolean "ok". After each
  * input every port is deleted, which must leave no socket file, fd or memory behind.
  */
 #include <sys/socket.h>
@@ -87,6 +88,9 @@ static bool request_allowed(const char *line, size_t len)
 
 		ok = strncmp(p, sandbox, sandbox_len) == 0 && p[sandbox_len] == '/' && !strstr(p, "..");
 	}
+	if (req && json_object_is_type(req, json_type_object) &&
+	    (json_object_object_get_ex(req, "type", NULL) || json_object_object_get_ex(req, "tap", NULL)))
+		ok = false;
 	if (req && json_object_is_type(req, json_type_object) &&
 	    json_object_object_get_ex(req, "cmd", &v) && json_object_is_type(v, json_type_string) &&
 	    !cmd_allowed(json_object_get_string(v)))

@@ -188,7 +188,7 @@ sed -e 's/^#\([a-z-]* = \)/\1/' -e 's/^#\(\[\(port\|vip\|vm\) \)/\1/' "$D$SAMPLE
 getent group libvirt-qemu >/dev/null || sed -i 's/^group = libvirt-qemu/group = root/' "$STAGE/all.conf"
 out=$("$D$BINDIR/vhost-user-lb" --check-config -c "$STAGE/all.conf" 2>&1) && rc=0 || rc=$?
 check "sample config with every example enabled passes --check-config ($out)" \
-	test "$rc" = 0 -a "$out" = "configuration OK: 2 ports, 2 workers"
+	test "$rc" = 0 -a "$out" = "configuration OK: 3 ports, 2 workers"
 # Each key of config.c appears in the sample, so the sample is a complete reference.
 for k in $keys; do
 	check "sample config shows key '$k'" grep -qE "^#?$k = " "$D$SAMPLE"

@@ -86,5 +86,38 @@ int main(void)
 	config_free(&c);
 	CHECK(load("[vm a]\nvf-max-rate = fast\n", &c, why, sizeof(why)) == -EINVAL, "a bad rate is refused: %s", why);
 	config_free(&c);
+
+	/* The uplink: type = tap, its own defaults, and the keys it refuses. */
+	CHECK(port_spec_parse("up0,type=tap", "/run/x", &s, why, sizeof(why)) == 0 &&
+	      s.type == PORT_TYPE_TAP && strcmp(s.ifname, "up0") == 0 && s.queues == 1 && !s.path[0],
+	      "--port up0,type=tap: TAP up0, 1 queue, no socket (%s)", why);
+	CHECK(port_spec_parse("up0,type=tap,tap=vlb0,queues=4", "/run/x", &s, why, sizeof(why)) == 0 &&
+	      strcmp(s.ifname, "vlb0") == 0 && s.queues == 4, "tap= and queues=");
+	CHECK(port_spec_parse("up0,type=tap,path=/tmp/u.sock", "/run/x", &s, why, sizeof(why)) == -EINVAL,
+	      "a TAP port with a socket path is refused: %s", why);
+	CHECK(port_spec_parse("up0,type=tap,mode=client", "/run/x", &s, why, sizeof(why)) == -EINVAL,
+	      "a TAP port in client mode is refused: %s", why);
+	CHECK(port_spec_parse("up0,tap=vlb0", "/run/x", &s, why, sizeof(why)) == -EINVAL,
+	      "tap= on a vhost-user port is refused: %s", why);
+	CHECK(port_spec_parse("up0,type=tap,tap=much-too-long-name", "/run/x", &s, why, sizeof(why)) == -EINVAL,
+	      "an interface name over 15 characters is refused: %s", why);
+	CHECK(port_spec_parse("a-port-name-of-20-ch,type=tap", "/run/x", &s, why, sizeof(why)) == -EINVAL,
+	      "a long port name needs tap=: %s", why);
+	CHECK(port_spec_parse("up0,type=bridge", "/run/x", &s, why, sizeof(why)) == -EINVAL,
+	      "an unknown type is refused: %s", why);
+	CHECK(load("[port up0]\ntype = tap\ntap = vlb0\nqueues = 2\n[port vm1]\n", &c, why, sizeof(why)) == 0 &&
+	      c.nports == 2 && c.ports[0].type == PORT_TYPE_TAP && strcmp(c.ports[0].ifname, "vlb0") == 0 &&
+	      c.ports[0].queues == 2 && !c.ports[0].path[0] && c.ports[1].type == PORT_TYPE_VHOST_USER &&
+	      c.ports[1].queues == 8 && c.ports[1].path[0], "[port up0] type = tap, then a guest port (%s)", why);
+	config_free(&c);
+	CHECK(load("[port up0]\ntype = tap\n", &c, why, sizeof(why)) == 0 && c.ports[0].queues == 1 &&
+	      strcmp(c.ports[0].ifname, "up0") == 0, "[port up0] type = tap: defaults (%s)", why);
+	config_free(&c);
+	CHECK(load("[port up0]\ntype = tap\ngroup = root\n", &c, why, sizeof(why)) == -EINVAL &&
+	      strstr(why, ":3:") && strstr(why, "[port up0]"), "group on a TAP port is refused: %s", why);
+	config_free(&c);
+	CHECK(load("[port up0]\ntype = tun\n", &c, why, sizeof(why)) == -EINVAL && strstr(why, ":2: type"),
+	      "type = tun is refused: %s", why);
+	config_free(&c);
 	return check_done();
 }

@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"Commands:\n"
 		"  status                                       daemon version, uptime, ports\n"
 		"  port add NAME [--path P] [--client] [--queues N] [--group G] [--perm MODE]\n"
+		"  port add NAME --tap IFNAME [--queues N]     the uplink: a TAP device to the host\n"
 		"  port del NAME\n"
 		"  port list\n"
 		"  stats [NAME] [--watch [SECS]]                per-port and per-queue counters\n"
@@ -131,8 +132,15 @@ static void print_port_list(struct json_object *reply)
 	for (size_t i = 0; ports && i < json_object_array_length(ports); i++) {
 		struct json_object *p = json_object_array_get_idx(ports, i);
 
+		char where[160];
+
+		/* An uplink has no socket: its TAP device stands in the SOCKET column. */
+		if (strcmp(s(p, "type"), "tap") == 0)
+			snprintf(where, sizeof(where), "tap %s", s(p, "tap"));
+		else
+			snprintf(where, sizeof(where), "%s", s(p, "path"));
 		printf("%-16s %-7s %-12s %6llu  %s\n", s(p, "name"), s(p, "mode"), s(p, "state"),
-		       (unsigned long long)u(p, "queues"), s(p, "path"));
+		       (unsigned long long)u(p, "queues"), where);
 	}
 }
 
@@ -298,7 +306,7 @@ static int cmd_port(int fd, int argc, char **argv)
 			if (strcmp(a, "--client") == 0) {
 				json_object_object_add(req, "mode", json_object_new_string("client"));
 			} else if (i + 1 < argc && (strcmp(a, "--path") == 0 || strcmp(a, "--group") == 0 ||
-						    strcmp(a, "--perm") == 0)) {
+						    strcmp(a, "--perm") == 0 || strcmp(a, "--tap") == 0)) {
 				json_object_object_add(req, a + 2, json_object_new_string(argv[++i]));
 			} else if (i + 1 < argc && strcmp(a, "--queues") == 0) {
 				json_object_object_add(req, "queues", json_object_new_int(atoi(argv[++i])));

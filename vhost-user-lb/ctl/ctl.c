@@ -100,16 +100,24 @@ static struct json_object *cmd_port_add(struct daemon *d, struct json_object *re
 {
 	const char *name = ctl_get_str(req, "name"), *path = ctl_get_str(req, "path");
 	const char *mode = ctl_get_str(req, "mode"), *group = ctl_get_str(req, "group");
-	const char *perm = ctl_get_str(req, "perm");
+	const char *perm = ctl_get_str(req, "perm"), *type = ctl_get_str(req, "type");
+	const char *tap = ctl_get_str(req, "tap");
 	struct json_object *q;
 	struct port_spec spec;
-	char text[600], why[256];
+	char text[700], why[256];
 	int r;
 
 	if (!name)
 		return ctl_error_reply("port-add needs \"name\"");
-	snprintf(text, sizeof(text), "%s%s%s%s%s", name, path ? ",path=" : "", path ? path : "",
-		 mode ? ",mode=" : "", mode ? mode : "");
+	/* "tap" alone says the type; values cannot smuggle options in: the parser splits on ','. */
+	if (tap && !type)
+		type = "tap";
+	if (strchr(name, ',') || (path && strchr(path, ',')) || (mode && strchr(mode, ',')) ||
+	    (type && strchr(type, ',')) || (tap && strchr(tap, ',')))
+		return ctl_error_reply("values may not contain ','");
+	snprintf(text, sizeof(text), "%s%s%s%s%s%s%s%s%s", name, path ? ",path=" : "",
+		 path ? path : "", mode ? ",mode=" : "", mode ? mode : "", type ? ",type=" : "",
+		 type ? type : "", tap ? ",tap=" : "", tap ? tap : "");
 	r = port_spec_parse(text, d->socket_dir, &spec, why, sizeof(why));
 	if (r)
 		return ctl_error_reply("%s", why);
@@ -120,6 +128,8 @@ static struct json_object *cmd_port_add(struct daemon *d, struct json_object *re
 			return ctl_error_reply("queues must be 1..%d", VU_MAX_QUEUE_PAIRS);
 		spec.queues = (unsigned int)n;
 	}
+	if ((group || perm) && spec.type == PORT_TYPE_TAP)
+		return ctl_error_reply("group and perm are for vhost-user ports");
 	if (group) {
 		struct group *g = getgrnam(group);
 
@@ -141,7 +151,10 @@ static struct json_object *cmd_port_add(struct daemon *d, struct json_object *re
 	{
 		struct json_object *o = ctl_ok_reply();
 
-		json_object_object_add(o, "path", json_object_new_string(spec.path));
+		if (spec.type == PORT_TYPE_TAP)
+			json_object_object_add(o, "tap", json_object_new_string(spec.ifname));
+		else
+			json_object_object_add(o, "path", json_object_new_string(spec.path));
 		return o;
 	}
 }
@@ -162,8 +175,15 @@ static struct json_object *port_summary(const struct port *p)
 	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "name", json_object_new_string(p->spec.name));
-	json_object_object_add(o, "path", json_object_new_string(p->spec.path));
-	json_object_object_add(o, "mode", json_object_new_string(port_mode_name(p->spec.mode)));
+	json_object_object_add(o, "type", json_object_new_string(port_type_name(p->spec.type)));
+	if (p->spec.type == PORT_TYPE_TAP) {
+		json_object_object_add(o, "tap", json_object_new_string(p->spec.ifname));
+		json_object_object_add(o, "path", json_object_new_string(""));
+		json_object_object_add(o, "mode", json_object_new_string("tap"));
+	} else {
+		json_object_object_add(o, "path", json_object_new_string(p->spec.path));
+		json_object_object_add(o, "mode", json_object_new_string(port_mode_name(p->spec.mode)));
+	}
 	json_object_object_add(o, "state", json_object_new_string(port_state(p)));
 	add_u64(o, "queues", p->spec.queues);
 	{
@@ -265,7 +285,7 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 		add_u64(q, "drops", drops_total(&vq->stats));
 		add_u64(q, "interrupts", __atomic_load_n(&vq->stats.calls, __ATOMIC_RELAXED));
 		json_object_object_add(q, "worker", json_object_new_int(vq->worker));
-		if (vq->ready) {
+		if (vq->ready && p->spec.type == PORT_TYPE_VHOST_USER) {
 			/* The ring as the guest sees it: what an operator needs to tell a stuck guest
 			 * (avail not moving) from a stuck switch (last_avail behind avail). */
 			const struct vring *vr = &vq->ring;

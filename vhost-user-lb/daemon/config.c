@@ -4,6 +4,7 @@
  *
  *   [daemon]            socket-dir, ctl-socket, workers (CPU list), log-level
  *   [port NAME]         path, mode (server|client), queues, group, perm
+ *                       or type = tap, tap (the interface), queues: the uplink
  *
  * Every error names the line and the key (docs/usage.md documents each key).
  */
@@ -198,6 +199,17 @@ static int set_port_key(struct port_spec *s, const char *key, const char *val, c
 			return -EINVAL;
 		}
 		s->perm = (mode_t)m;
+	} else if (strcmp(key, "type") == 0) {
+		if (port_type_parse(val, &s->type)) {
+			WHY("type: '%s' is not vhost-user or tap", val);
+			return -EINVAL;
+		}
+	} else if (strcmp(key, "tap") == 0) {
+		if (strlen(val) > PORT_IFNAME_MAX) {
+			WHY("tap: '%s' is longer than %d characters", val, PORT_IFNAME_MAX);
+			return -EINVAL;
+		}
+		strcpy(s->ifname, val);
 	} else {
 		WHY("unknown key '%s' in [port]", key);
 		return -EINVAL;
@@ -281,11 +293,17 @@ static int set_vm_key(struct config_vm *vm, const char *key, const char *val, ch
 
 static int finish_port(struct config *c, struct port_spec *s, bool *open, char *why, size_t why_len)
 {
-	(void)why;
-	(void)why_len;
+	char spec_why[128];
+	int r;
+
 	if (!*open)
 		return 0;
 	*open = false;
+	r = port_spec_finish(s, spec_why, sizeof(spec_why));
+	if (r) {
+		snprintf(why, why_len, "[port %s]: %s", s->name, spec_why);
+		return r;
+	}
 	return config_add_port(c, s);
 }
 
@@ -298,7 +316,7 @@ int config_resolve_paths(struct config *c, char *why, size_t why_len)
 	for (unsigned int i = 0; i < c->nports; i++) {
 		struct port_spec *s = &c->ports[i];
 
-		if (s->path[0])
+		if (s->path[0] || s->type != PORT_TYPE_VHOST_USER)
 			continue;
 		if (snprintf(s->path, sizeof(s->path), "%s/%s.sock", c->socket_dir, s->name) >=
 		    (int)sizeof(s->path)) {
@@ -366,7 +384,8 @@ int config_load_file(struct config *c, const char *path, char *why, size_t why_l
 					snprintf(err, sizeof(err), "[port %s]: %s", name, spec_why);
 					break;
 				}
-				port.path[0] = '\0';   /* resolved at the end of the section */
+				port.path[0] = '\0';   /* resolved once the socket directory is final */
+				port.queues = 0;        /* the type's default unless the section sets it */
 				sec = SEC_PORT;
 				port_open = true;
 			} else if (strncmp(s, "vip", 3) == 0 && isspace((unsigned char)s[3])) {

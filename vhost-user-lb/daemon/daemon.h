@@ -14,13 +14,19 @@
 #include "session/session.h"
 
 enum port_mode { PORT_MODE_SERVER, PORT_MODE_CLIENT };
+/* A guest's NIC on a vhost-user socket, or the uplink to the host's network (uplink/tap.c). */
+enum port_type { PORT_TYPE_VHOST_USER, PORT_TYPE_TAP };
 
 #define PORT_NAME_MAX 63
 #define PORT_DEFAULT_QUEUES 8
+#define PORT_DEFAULT_TAP_QUEUES 1
+#define PORT_IFNAME_MAX 15
 
 struct port_spec {
 	char name[PORT_NAME_MAX + 1];
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	enum port_type type;
+	char ifname[PORT_IFNAME_MAX + 1];   /* PORT_TYPE_TAP: the TAP device */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];   /* PORT_TYPE_VHOST_USER */
 	enum port_mode mode;
 	unsigned int queues;
 	gid_t group;          /* (gid_t)-1: leave the socket's group alone */
@@ -29,12 +35,14 @@ struct port_spec {
 };
 
 struct daemon;
+struct tap;
 
 struct port {
 	struct daemon *d;
 	struct port *next;
 	struct port_spec spec;
 	struct dp_port *dp;
+	struct tap *tap;      /* PORT_TYPE_TAP: its queues; the rest below is vhost-user only */
 	int listen_fd;
 	struct ev_source *listen_src;
 	int conn_fd;
@@ -70,6 +78,8 @@ struct daemon {
 	bool handed_over;      /* a new process took our ports: exit without touching them */
 };
 
+int port_spec_finish(struct port_spec *s, char *why, size_t why_len);
+int port_type_parse(const char *text, enum port_type *ret);
 int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *ret, char *why,
 		    size_t why_len);
 int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t why_len);
@@ -79,6 +89,9 @@ int port_restore(struct daemon *d, const struct port_spec *spec, int listen_fd, 
 struct port *port_find(struct daemon *d, const char *name);
 const char *port_state(const struct port *p);
 const char *port_mode_name(enum port_mode m);
+const char *port_type_name(enum port_type t);
+int port_restore_tap(struct daemon *d, const struct port_spec *spec, const int *fds,
+		     unsigned int nfds, struct port **ret);
 void ports_handle_broken(struct daemon *d);
 void ports_free_all(struct daemon *d);
 int daemon_reload(struct daemon *d, char *why, size_t why_len);

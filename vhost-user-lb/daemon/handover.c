@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 #include "daemon/daemon.h"
+#include "uplink/tap.h"
 
 #define HANDOVER_VERSION 1
 #define FDS_PER_BATCH 200
@@ -194,8 +195,30 @@ static int send_fds(int sock, const int *fds, unsigned int n)
 static void resume_all(struct daemon *d)
 {
 	for (struct port *p = d->ports; p; p = p->next)
-		if (p->connected)
+		if (p->tap && !p->was_broken)
+			tap_port_start(d->dp, p->dp);
+		else if (p->connected)
 			(void)session_resume(&p->session);
+}
+
+/* An uplink: its TAP's queues travel as fds, so the device and its link never go down. */
+static struct json_object *tap_json(struct port *p, struct fdlist *fds)
+{
+	struct json_object *o = json_object_new_object(), *qfds = json_object_new_array();
+	struct json_object *stats = json_object_new_array();
+
+	json_object_object_add(o, "name", json_object_new_string(p->spec.name));
+	json_object_object_add(o, "type", json_object_new_string("tap"));
+	json_object_object_add(o, "tap", json_object_new_string(p->spec.ifname));
+	add_u64(o, "queues", p->spec.queues);
+	add_u64(o, "broken", p->broken_count);
+	for (unsigned int q = 0; q < p->tap->nqueues; q++)
+		json_object_array_add(qfds, json_object_new_int(fd_add(fds, p->tap->fd[q])));
+	json_object_object_add(o, "tap_fds", qfds);
+	for (unsigned int i = 0; i < 2 * p->tap->nqueues; i++)
+		json_object_array_add(stats, stats_json(&p->dp->vq[i].stats));
+	json_object_object_add(o, "stats", stats);
+	return o;
 }
 
 /**
@@ -236,8 +259,15 @@ int handover_give(struct daemon *d, int fd)
 	add_u64(root, "version", HANDOVER_VERSION);
 	add_int(root, "ctl_fd", fd_add(&fds, ctl_server_fd(d->ctl)));
 	for (struct port *p = d->ports; p; p = p->next) {
-		struct json_object *o = json_object_new_object();
+		struct json_object *o;
 
+		if (p->tap) {
+			/* A broken uplink has nothing to hand over: the new process opens it anew. */
+			if (!p->was_broken)
+				json_object_array_add(ports, tap_json(p, &fds));
+			continue;
+		}
+		o = json_object_new_object();
 		json_object_object_add(o, "name", json_object_new_string(p->spec.name));
 		json_object_object_add(o, "path", json_object_new_string(p->spec.path));
 		add_int(o, "mode", p->spec.mode);
@@ -389,8 +419,8 @@ static void restore_stats(struct dp_vq_stats *st, struct json_object *o)
 }
 
 /*
- * Pass 0 rebuilds everything but starting TX rings; pass 1 starts them (their kicks), once
- * every port's RX rings are back: a TX ring started earlier would forward into ports not yet
+ * Pass 0 rebuilds everything but starting TX rings (and uplink queues); pass 1 starts them
+ * (their kicks), once every port's RX rings are back: a TX ring started earlier would forward into ports not yet
  * restored and drop what it took.
  */
 static int restore_tx_kicks(struct port *p, struct json_object *so, int *fds, unsigned int nfds)
@@ -509,6 +539,50 @@ static int restore_session(struct port *p, struct json_object *so, int *fds, uns
 	return r;
 }
 
+static int restore_tap(struct daemon *d, struct json_object *o, struct port_spec *spec, int *fds,
+		       unsigned int nfds)
+{
+	struct json_object *v, *qfds, *stats;
+	int qfd[VU_MAX_QUEUE_PAIRS];
+	unsigned int n;
+	struct port *p;
+	char why[128];
+	int r;
+
+	spec->type = PORT_TYPE_TAP;
+	spec->queues = (unsigned int)ju64(o, "queues");
+	if (!json_object_object_get_ex(o, "tap", &v) ||
+	    strlen(json_object_get_string(v)) > PORT_IFNAME_MAX ||
+	    !json_object_object_get_ex(o, "tap_fds", &qfds) ||
+	    !json_object_is_type(qfds, json_type_array))
+		return -EPROTO;
+	strcpy(spec->ifname, json_object_get_string(v));
+	n = (unsigned int)json_object_array_length(qfds);
+	if (port_spec_finish(spec, why, sizeof(why)) || n != spec->queues)
+		return -EPROTO;
+	for (unsigned int q = 0; q < n; q++)
+		qfd[q] = take(fds, nfds, json_object_get_int(json_object_array_get_idx(qfds, q)));
+	for (unsigned int q = 0; q < n; q++)
+		if (qfd[q] < 0) {
+			r = -EPROTO;
+			goto fail;
+		}
+	r = port_restore_tap(d, spec, qfd, n, &p);
+	if (r)
+		goto fail;
+	p->broken_count = ju64(o, "broken");
+	if (json_object_object_get_ex(o, "stats", &stats))
+		for (unsigned int i = 0; i < 2 * n && i < json_object_array_length(stats); i++)
+			restore_stats(&p->dp->vq[i].stats, json_object_array_get_idx(stats, i));
+	log_info("port '%s': uplink TAP %s taken over (%u queues)", spec->name, spec->ifname, n);
+	return 0;
+fail:
+	for (unsigned int q = 0; q < n; q++)
+		if (qfd[q] >= 0)
+			close(qfd[q]);
+	return r;
+}
+
 static int restore(struct daemon *d, struct json_object *root, int *fds, unsigned int nfds,
 		   int *ret_ctl_fd)
 {
@@ -529,6 +603,13 @@ static int restore(struct daemon *d, struct json_object *root, int *fds, unsigne
 		    strlen(json_object_get_string(v)) > PORT_NAME_MAX)
 			return -EPROTO;
 		strcpy(spec.name, json_object_get_string(v));
+		if (json_object_object_get_ex(o, "type", &v) &&
+		    strcmp(json_object_get_string(v), "tap") == 0) {
+			r = restore_tap(d, o, &spec, fds, nfds);
+			if (r)
+				return r;
+			continue;
+		}
 		if (!json_object_object_get_ex(o, "path", &v) ||
 		    strlen(json_object_get_string(v)) >= sizeof(spec.path))
 			return -EPROTO;
@@ -560,8 +641,13 @@ static int restore(struct daemon *d, struct json_object *root, int *fds, unsigne
 		struct port *p;
 		int r;
 
-		if (!json_object_object_get_ex(o, "name", &v) || !(p = port_find(d, json_object_get_string(v))) ||
-		    !p->connected || !json_object_object_get_ex(o, "session", &so))
+		if (!json_object_object_get_ex(o, "name", &v) || !(p = port_find(d, json_object_get_string(v))))
+			continue;
+		if (p->tap) {
+			tap_port_start(d->dp, p->dp);
+			continue;
+		}
+		if (!p->connected || !json_object_object_get_ex(o, "session", &so))
 			continue;
 		r = restore_tx_kicks(p, so, fds, nfds);
 		if (r)

@@ -31,6 +31,8 @@ static void usage(FILE *out)
 		"  -d, --socket-dir DIR   directory for port sockets (default " VHOST_LB_DEFAULT_SOCKET_DIR ")\n"
 		"  -s, --ctl-socket PATH  control socket (default DIR/ctl.sock)\n"
 		"  -p, --port SPEC        add a port: NAME[,path=PATH][,mode=server|client][,queues=N]\n"
+		"  -u, --uplink SPEC      add the uplink to the host: NAME[,tap=IFNAME][,queues=N], a TAP\n"
+		"                         device (default IFNAME: NAME, queues: 1)\n"
 		"  -w, --workers CPULIST  datapath workers, one pinned to each listed CPU\n"
 		"                         (default: one on each CPU the daemon may run on)\n"
 		"  -m, --metrics PATH     Prometheus text endpoint on this unix socket (default DIR/metrics.sock)\n"
@@ -121,6 +123,7 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		{ "socket-dir", required_argument, NULL, 'd' },
 		{ "ctl-socket", required_argument, NULL, 's' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "uplink", required_argument, NULL, 'u' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
@@ -135,17 +138,20 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 	const char *config_path = NULL, *socket_dir = NULL, *ctl = NULL, *workers = NULL;
 	const char *level = NULL, *metrics = NULL, *metrics_port = NULL, *uri = NULL;
 	char why[512];
+	_cleanup_free_ const char **uplinks = calloc((size_t)argc, sizeof(char *));
+	unsigned int nuplinks = 0;
 	int opt, r;
 
 	c->port_texts = calloc((size_t)argc, sizeof(char *));
-	if (!c->port_texts)
+	if (!c->port_texts || !uplinks)
 		return -ENOMEM;
-	while ((opt = getopt_long(argc, argv, "c:d:s:p:w:l:m:hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:d:s:p:u:w:l:m:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config_path = optarg; break;
 		case 'd': socket_dir = optarg; break;
 		case 's': ctl = optarg; break;
 		case 'p': c->port_texts[c->nport_texts++] = optarg; break;
+		case 'u': uplinks[nuplinks++] = optarg; break;
 		case 'w': workers = optarg; break;
 		case 'l': level = optarg; break;
 		case OPT_CHECK_CONFIG: *check_only = true; break;
@@ -241,6 +247,25 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 			r = config_add_port(c, &spec);
 		if (r) {
 			fprintf(stderr, "vhost-user-lb: --port '%s': %s\n", c->port_texts[i], why);
+			return r;
+		}
+	}
+	for (unsigned int i = 0; i < nuplinks; i++) {
+		struct port_spec spec;
+		char text[600];
+
+		/* The same spec as --port NAME,type=tap,...; a second type= is refused there. */
+		if (snprintf(text, sizeof(text), "%s,type=tap", uplinks[i]) >= (int)sizeof(text) ||
+		    strstr(uplinks[i], "type=")) {
+			fprintf(stderr, "vhost-user-lb: --uplink '%s': too long, or gives a type\n",
+				uplinks[i]);
+			return -EINVAL;
+		}
+		r = port_spec_parse(text, c->socket_dir, &spec, why, sizeof(why));
+		if (r == 0)
+			r = config_add_port(c, &spec);
+		if (r) {
+			fprintf(stderr, "vhost-user-lb: --uplink '%s': %s\n", uplinks[i], why);
 			return r;
 		}
 	}

@@ -3,6 +3,8 @@
  * Port lifecycle on the control thread: the unix socket (listening in server mode,
  * connecting with backoff in client mode), the vhost-user session on it, and what happens
  * when the frontend leaves or misbehaves: only that port is reset, nothing else stops.
+ * The uplink (a TAP device, uplink/tap.c) is a port too: no socket, no session, its queues
+ * run from the moment it is added.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 #include "core/log.h"
 #include "daemon/daemon.h"
+#include "uplink/tap.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 3200
@@ -21,6 +24,11 @@
 const char *port_mode_name(enum port_mode m)
 {
 	return m == PORT_MODE_CLIENT ? "client" : "server";
+}
+
+const char *port_type_name(enum port_type t)
+{
+	return t == PORT_TYPE_TAP ? "tap" : "vhost-user";
 }
 
 static bool valid_name(const char *n)
@@ -35,16 +43,66 @@ static bool valid_name(const char *n)
 }
 
 /**
+ * port_spec_finish() - defaults that depend on the port's type, and the checks across keys.
+ * A spec whose queues are 0 gets its type's default.
+ * Return: 0, or -EINVAL with the reason in @why.
+ */
+int port_spec_finish(struct port_spec *s, char *why, size_t why_len)
+{
+	if (s->type == PORT_TYPE_VHOST_USER) {
+		if (s->ifname[0]) {
+			WHY("tap=IFNAME is for type=tap ports");
+			return -EINVAL;
+		}
+		if (!s->queues)
+			s->queues = PORT_DEFAULT_QUEUES;
+		return 0;
+	}
+	if (s->path[0] || s->mode != PORT_MODE_SERVER || s->group != (gid_t)-1 || s->perm) {
+		WHY("path, mode, group and perm are for vhost-user ports, not type=tap");
+		return -EINVAL;
+	}
+	if (!s->queues)
+		s->queues = PORT_DEFAULT_TAP_QUEUES;
+	if (!s->ifname[0]) {
+		if (strlen(s->name) > PORT_IFNAME_MAX) {
+			WHY("port name '%s' is too long for an interface: give tap=IFNAME", s->name);
+			return -EINVAL;
+		}
+		strcpy(s->ifname, s->name);
+	}
+	if (!tap_ifname_valid(s->ifname)) {
+		WHY("tap: '%s' is not an interface name (1..%d of [A-Za-z0-9._-])", s->ifname,
+		    PORT_IFNAME_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "vhost-user" or "tap". Return: 0 or -EINVAL. */
+int port_type_parse(const char *text, enum port_type *ret)
+{
+	if (strcmp(text, "vhost-user") == 0)
+		*ret = PORT_TYPE_VHOST_USER;
+	else if (strcmp(text, "tap") == 0)
+		*ret = PORT_TYPE_TAP;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/**
  * port_spec_parse() - NAME[,path=PATH][,mode=server|client][,queues=N]
+ *                     or NAME,type=tap[,tap=IFNAME][,queues=N]
  * Return: 0, or -EINVAL with the reason in @why.
  */
 int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *ret, char *why,
 		    size_t why_len)
 {
 	char buf[512], *save = NULL, *tok;
-	struct port_spec s = { .mode = PORT_MODE_SERVER, .queues = PORT_DEFAULT_QUEUES,
-			       .group = (gid_t)-1 };
+	struct port_spec s = { .mode = PORT_MODE_SERVER, .queues = 0, .group = (gid_t)-1 };
 	bool have_path = false;
+	int r;
 
 	if (strlen(text) >= sizeof(buf)) {
 		WHY("port spec too long");
@@ -90,12 +148,27 @@ int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *
 				return -EINVAL;
 			}
 			s.queues = (unsigned int)q;
+		} else if (strcmp(tok, "type") == 0) {
+			if (port_type_parse(eq, &s.type)) {
+				WHY("type must be vhost-user or tap, not '%s'", eq);
+				return -EINVAL;
+			}
+		} else if (strcmp(tok, "tap") == 0) {
+			if (!tap_ifname_valid(eq)) {
+				WHY("tap: '%s' is not an interface name (1..%d of [A-Za-z0-9._-])", eq,
+				    PORT_IFNAME_MAX);
+				return -EINVAL;
+			}
+			strcpy(s.ifname, eq);
 		} else {
 			WHY("unknown port option '%s'", tok);
 			return -EINVAL;
 		}
 	}
-	if (!have_path &&
+	r = port_spec_finish(&s, why, why_len);
+	if (r)
+		return r;
+	if (s.type == PORT_TYPE_VHOST_USER && !have_path &&
 	    snprintf(s.path, sizeof(s.path), "%s/%s.sock", socket_dir, s.name) >= (int)sizeof(s.path)) {
 		WHY("socket path too long");
 		return -EINVAL;
@@ -114,6 +187,8 @@ struct port *port_find(struct daemon *d, const char *name)
 
 const char *port_state(const struct port *p)
 {
+	if (p->spec.type == PORT_TYPE_TAP)
+		return p->was_broken ? "broken" : "running";
 	if (!p->connected) {
 		if (p->was_broken)
 			return "broken";
@@ -371,8 +446,74 @@ int port_restore(struct daemon *d, const struct port_spec *spec, int listen_fd, 
 	return 0;
 }
 
+/* The uplink over @t (which it owns from now on); its queues running if @start. */
+static int tap_port_link(struct daemon *d, const struct port_spec *spec, struct tap *t, bool start,
+			 struct port **ret)
+{
+	struct port *p = port_alloc(d, spec);
+
+	if (!p)
+		return -ENOMEM;
+	p->tap = t;
+	tap_port_bind(p->dp, t);
+	port_link(d, p);
+	if (start)
+		tap_port_start(d->dp, p->dp);
+	if (ret)
+		*ret = p;
+	return 0;
+}
+
 /**
- * port_add() - create a port and start serving its socket.
+ * port_restore_tap() - recreate an uplink handed over by a previous daemon process, from its
+ * TAP's open queues. The caller starts them (tap_port_start()) once every port is back.
+ * Context: control thread. Takes ownership of @fds on success.
+ */
+int port_restore_tap(struct daemon *d, const struct port_spec *spec, const int *fds,
+		     unsigned int nfds, struct port **ret)
+{
+	struct tap *t;
+	int r;
+
+	if (port_find(d, spec->name))
+		return -EEXIST;
+	r = tap_adopt(spec->ifname, fds, nfds, &t);
+	if (r)
+		return r;
+	r = tap_port_link(d, spec, t, false, ret);
+	if (r) {
+		/* The fds stay the caller's. */
+		for (unsigned int q = 0; q < nfds; q++)
+			t->fd[q] = -1;
+		tap_free(t);
+	}
+	return r;
+}
+
+static int tap_port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t why_len)
+{
+	struct tap *t;
+	int r;
+
+	for (struct port *o = d->ports; o; o = o->next)
+		if (o->spec.type == PORT_TYPE_TAP && strcmp(o->spec.ifname, spec->ifname) == 0) {
+			WHY("TAP %s is already port '%s'", spec->ifname, o->spec.name);
+			return -EEXIST;
+		}
+	r = tap_open(spec->ifname, spec->queues, &t, why, why_len);
+	if (r)
+		return r;
+	r = tap_port_link(d, spec, t, true, NULL);
+	if (r) {
+		tap_free(t);
+		return r;
+	}
+	log_info("port '%s': added, uplink TAP %s, %u queues", spec->name, spec->ifname, spec->queues);
+	return 0;
+}
+
+/**
+ * port_add() - create a port and start serving its socket (or its TAP).
  * Context: control thread. Return: 0, or -errno with the reason in @why.
  */
 int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t why_len)
@@ -385,8 +526,10 @@ int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t w
 		WHY("port '%s' exists", spec->name);
 		return -EEXIST;
 	}
+	if (spec->type == PORT_TYPE_TAP)
+		return tap_port_add(d, spec, why, why_len);
 	for (struct port *o = d->ports; o; o = o->next)
-		if (strcmp(o->spec.path, spec->path) == 0) {
+		if (o->spec.type == PORT_TYPE_VHOST_USER && strcmp(o->spec.path, spec->path) == 0) {
 			WHY("socket %s is already port '%s'", spec->path, o->spec.name);
 			return -EEXIST;
 		}
@@ -411,6 +554,8 @@ int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t w
 
 static void port_destroy(struct daemon *d, struct port *p)
 {
+	if (p->tap)
+		tap_port_stop(d->dp, p->dp);
 	conn_close(p);
 	if (p->retry_timer)
 		evloop_remove(p->retry_timer);
@@ -424,6 +569,8 @@ static void port_destroy(struct daemon *d, struct port *p)
 	}
 	services_port_gone(d, p->dp);
 	dp_port_detach(d->dp, p->dp);
+	/* Detached: no worker can reach the TAP's fds or buffers any more. */
+	tap_free(p->tap);
 	dp_port_free_rcu(p->dp);
 	free(p);
 }
@@ -462,6 +609,17 @@ void ports_handle_broken(struct daemon *d)
 	for (struct port *p = d->ports; p; p = p->next) {
 		if (!__atomic_load_n(&p->dp->broken, __ATOMIC_ACQUIRE))
 			continue;
+		if (p->tap) {
+			/* The device is gone (deleted, or its namespace was): nothing to reconnect. */
+			if (p->was_broken)
+				continue;
+			log_error("port '%s': TAP %s failed; the uplink is down until the port is "
+				  "added again", p->spec.name, p->spec.ifname);
+			p->was_broken = true;
+			p->broken_count++;
+			tap_port_stop(d->dp, p->dp);
+			continue;   /* still broken: frames to it are dropped as port_down */
+		}
 		log_error("port '%s': frontend's rings are invalid; connection dropped", p->spec.name);
 		p->was_broken = true;
 		p->broken_count++;

@@ -18,7 +18,8 @@
 
 static bool same_socket(const struct port_spec *a, const struct port_spec *b)
 {
-	return strcmp(a->path, b->path) == 0 && a->mode == b->mode && a->queues == b->queues &&
+	return a->type == b->type && strcmp(a->ifname, b->ifname) == 0 &&
+	       strcmp(a->path, b->path) == 0 && a->mode == b->mode && a->queues == b->queues &&
 	       a->group == b->group && a->perm == b->perm;
 }
 

@@ -108,6 +108,9 @@ void vms_stop(struct daemon *d)
 /* Context: control thread (RCU read side). Return: the VM using @p's socket, or NULL. */
 const struct disc_vm *vms_of_port(struct daemon *d, const struct port *p)
 {
+	/* An uplink has no socket, so no VM. */
+	if (p->spec.type != PORT_TYPE_VHOST_USER)
+		return NULL;
 	return d->disc ? disc_find_by_socket_rcu(d->disc, p->spec.path, NULL) : NULL;
 }
 
@@ -146,7 +149,7 @@ struct json_object *vms_json(struct daemon *d)
 			const char *port = NULL;
 
 			for (struct port *p = d->ports; p; p = p->next)
-				if (strcmp(p->spec.path, ifc->path) == 0)
+				if (p->spec.type == PORT_TYPE_VHOST_USER && strcmp(p->spec.path, ifc->path) == 0)
 					port = p->spec.name;
 			json_object_object_add(e, "path", json_object_new_string(ifc->path));
 			json_object_object_add(e, "mode", json_object_new_string(disc_iface_mode_name(ifc->mode)));

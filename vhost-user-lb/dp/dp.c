@@ -19,6 +19,7 @@ const char *const dp_drop_names[DP_DROP__MAX] = {
 	[DP_DROP_HAIRPIN] = "hairpin",
 	[DP_DROP_DEST_DOWN] = "port_down",
 	[DP_DROP_LB] = "lb_refused",
+	[DP_DROP_OFFLOAD] = "offload",
 };
 
 #define FDB_MAX_ENTRIES 65536
@@ -173,6 +174,7 @@ int dp_port_new(const char *name, struct dp_port **ret)
 		return -ENOMEM;
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->ops = &dp_vring_ops;
 	p->hdr_len = VIRTIO_NET_HDR_LEN_V1;
 	p->max_frame = 65535 - VIRTIO_NET_HDR_LEN_V1;
 	for (unsigned int i = 0; i < VU_MAX_VRINGS; i++) {
@@ -330,7 +332,10 @@ void dp_vq_move(struct dp *dp, struct dp_port *port, unsigned int idx, int to)
 	dp_publish_poll_lists(dp);
 }
 
-/* Context: control thread; the ring is mapped and started (vring_start()). */
+/*
+ * Context: control thread; the ring is mapped and started (vring_start()), or for other kinds
+ * of port the input queue is open, with its fd in kick_fd.
+ */
 void dp_vq_set_ready(struct dp *dp, struct dp_port *port, unsigned int idx)
 {
 	struct dp_vq *vq = &port->vq[idx];
@@ -339,9 +344,13 @@ void dp_vq_set_ready(struct dp *dp, struct dp_port *port, unsigned int idx)
 		/* A new ring goes to the worker with the fewest; the balancer refines by load. */
 		if (vq->worker < 0 || !dp->workers[vq->worker].active)
 			assign_worker(dp, vq, least_busy_worker(dp));
-		vring_notify_disable(&vq->ring);
+		if (port->ops->disarm)
+			port->ops->disarm(port, vq);
 	} else {
-		/* We never wait for RX buffers, so RX kicks would only cost the guest exits. */
+		/*
+		 * Only guests have output rings to start (the uplink writes to its TAP fds).
+		 * We never wait for RX buffers, so RX kicks would only cost the guest exits.
+		 */
 		__atomic_store_n(&vq->ring.used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&vq->ready, true, __ATOMIC_RELEASE);

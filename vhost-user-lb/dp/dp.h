@@ -38,6 +38,7 @@ enum dp_drop {
 	DP_DROP_HAIRPIN,     /* from guest: addressed to a MAC behind its own port */
 	DP_DROP_DEST_DOWN,   /* to guest: its port is being reset after an error */
 	DP_DROP_LB,          /* from guest: refused by the service load balancer (see vip show) */
+	DP_DROP_OFFLOAD,     /* from the uplink: its virtio-net header asks for checksum or GSO */
 	DP_DROP__MAX,
 };
 
@@ -81,9 +82,51 @@ struct dp_vq {
 	struct vu_vring_addr addr;
 } __cache_aligned;
 
+struct dp;
+struct dp_scratch;
+struct dp_port;
+
+/*
+ * What one kind of port does on the datapath. Every port has input queues (odd vq indices:
+ * a guest's TX rings, the uplink's TAP queues) that workers drain through their poll lists,
+ * and output queues (even indices) that any worker may deliver to. Vhost-user ports
+ * (dp_vring_ops, dp/forward.c) move frames through guest virtqueues; the uplink
+ * (uplink/tap.c) through the queues of a TAP device. Everything else (poll lists, the
+ * balancer, moves, counters, the fdb) is the same for every kind.
+ */
+struct dp_port_ops {
+	const char *kind;
+	/*
+	 * Takes up to one burst in through input queue @idx (@vq = &port->vq[idx]) and hands it
+	 * to dp_switch_burst(). Context: the worker that owns @vq, RCU read side.
+	 * Return: frames taken.
+	 */
+	unsigned int (*drain)(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
+			      struct dp_vq *vq, unsigned int idx, uint64_t now_s);
+	/*
+	 * Whether input queue @vq has something to drain, cheaply (no syscall): the worker skips
+	 * drain() otherwise. NULL: not knowable cheaply, drain() is called and finds out.
+	 */
+	bool (*has_input)(const struct dp_port *port, const struct dp_vq *vq);
+	/* Sends frames s->pkts[idx[0..cnt)] out of @dst. Context: any worker, RCU read side. */
+	void (*deliver)(struct dp *dp, struct dp_scratch *s, struct dp_port *dst,
+			const uint8_t *idx, unsigned int cnt);
+	/*
+	 * Before the worker sleeps in epoll on kick_fd: ask for a wake-up on @vq, and say
+	 * whether input arrived meanwhile (then the worker drains instead of sleeping).
+	 * disarm() undoes it once the worker polls again. NULL: kick_fd signals by itself.
+	 */
+	bool (*arm)(struct dp_port *port, struct dp_vq *vq);
+	void (*disarm)(struct dp_port *port, struct dp_vq *vq);
+};
+
+extern const struct dp_port_ops dp_vring_ops;
+
 struct dp_port {
 	struct rcu_head rcu;
 	char name[64];
+	const struct dp_port_ops *ops;   /* set before the port is attached, never changed */
+	void *priv;                      /* the kind's own state (uplink: struct tap) */
 	struct gmem_table *mem;          /* RCU */
 	struct dlog *dlog;               /* RCU: set while the frontend migrates (VHOST_F_LOG_ALL) */
 	uint32_t hdr_len;                /* 12 (VERSION_1 or MRG_RXBUF) or 10 */
@@ -134,8 +177,6 @@ struct dp_worker_stats {
 
 #define DP_MAX_WORKERS 64
 
-struct dp;
-struct dp_scratch;
 struct lb;
 
 struct dp_worker {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Datapath internals shared by the worker loop and the forwarding code. */
+/* Datapath internals shared by the worker loop, the forwarding code and other port kinds. */
 #ifndef VULB_DP_DP_INTERNAL_H
 #define VULB_DP_DP_INTERNAL_H
 
@@ -8,6 +8,10 @@
 
 #define DP_BURST 32
 
+/*
+ * One frame of a burst. The frame itself is in the scratch's tx[] chain of the same index: a
+ * guest's TX buffers, or any other memory described the same way (the uplink's read buffers).
+ */
 struct dp_pkt {
 	struct dp_port *dest;
 	uint32_t frame_off;        /* where the Ethernet frame starts in the TX chain */
@@ -44,6 +48,8 @@ struct dp_scratch {
 
 void dp_port_break(struct dp *dp, struct dp_port *port, unsigned int vq, const char *why, int err);
 void dp_flush_irqs(struct dp *dp, struct dp_scratch *s, uint64_t now_ns, bool all);
+void dp_switch_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *src, struct dp_vq *in,
+		     unsigned int n, uint64_t now_s);
 unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
 			 struct dp_vq *txq, unsigned int vq_index, uint64_t now_s);
 

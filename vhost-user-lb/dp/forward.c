@@ -376,19 +376,15 @@ static unsigned int nth_set_bit(uint32_t mask, unsigned int n)
 	return (unsigned int)__builtin_ctz(mask);
 }
 
-/* Delivers frames @idx[0..cnt) to @dst, spread over its ready RX queues by flow hash. */
-static void deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, const uint8_t *idx,
-		    unsigned int cnt)
+/* Delivers frames @idx[0..cnt) to guest @dst, spread over its ready RX queues by flow hash. */
+static void vring_deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst,
+			  const uint8_t *idx, unsigned int cnt)
 {
 	uint32_t mask = __atomic_load_n(&dst->rx_ready_mask, __ATOMIC_ACQUIRE);
 	uint32_t tick = __atomic_load_n(&dp->tick, __ATOMIC_RELAXED);
 	unsigned int nq, start = 0;
 	uint8_t q[DP_BURST], sorted[DP_BURST];
 
-	if (__atomic_load_n(&dst->broken, __ATOMIC_RELAXED)) {
-		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_DEST_DOWN], cnt, __ATOMIC_RELAXED);
-		return;
-	}
 	if (!mask) {
 		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_QUEUE_DOWN], cnt, __ATOMIC_RELAXED);
 		return;
@@ -423,6 +419,17 @@ static void deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, co
 		while (start < cnt && q[start] == 0xff)
 			start++;
 	}
+}
+
+/* Delivers frames @idx[0..cnt) to @dst, whatever its kind, unless it is being reset. */
+static void port_deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst,
+			 const uint8_t *idx, unsigned int cnt)
+{
+	if (__atomic_load_n(&dst->broken, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&dst->vq[0].stats.drops[DP_DROP_DEST_DOWN], cnt, __ATOMIC_RELAXED);
+		return;
+	}
+	dst->ops->deliver(dp, s, dst, idx, cnt);
 }
 
 /* Reads the virtio-net header and the first bytes of the frame; picks the destination. */
@@ -559,9 +566,9 @@ static void forward_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *s
 
 			for (unsigned int k = 0; set && k < set->n; k++)
 				if (set->ports[k] != src)
-					deliver(dp, s, set->ports[k], idx, cnt);
+					port_deliver(dp, s, set->ports[k], idx, cnt);
 		} else if (dest != DEST_NONE) {
-			deliver(dp, s, dest, idx, cnt);
+			port_deliver(dp, s, dest, idx, cnt);
 		}
 		i = j;
 	}
@@ -584,7 +591,7 @@ static void send_arp_replies(struct dp *dp, struct dp_scratch *s, struct dp_port
 		p->lb_dirty = 0;
 		p->head_len = (uint8_t)MIN(len, sizeof(p->head));
 		memcpy(p->head, s->arp[i] + VIRTIO_NET_HDR_LEN_V1, p->head_len);
-		deliver(dp, s, src, &slot, 1);
+		port_deliver(dp, s, src, &slot, 1);
 	}
 	s->narp = 0;
 }
@@ -616,6 +623,46 @@ static unsigned int discard_tx(struct dp *dp, struct dp_scratch *s, struct dp_po
 }
 
 /**
+ * dp_switch_burst() - switch frames s->tx[0..n) that came in through input queue @in of @src.
+ * The caller marks each frame: s->pkts[i].drop = DP_DROP__MAX to have it classified and
+ * forwarded, or a drop reason (and dest NULL) when it was refused before (runt, bad header).
+ * Counts what came in on @in: frames refused before switching are drops, not packets.
+ * Context: the worker that owns @in, RCU read side.
+ */
+void dp_switch_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *src, struct dp_vq *in,
+		     unsigned int n, uint64_t now_s)
+{
+	struct dest_cache dc = { .valid = false };
+	uint64_t bytes = 0, packets = 0, drops[DP_DROP__MAX] = { 0 };
+
+	s->narp = 0;
+	for (unsigned int i = 0; i < n; i++)
+		if (s->pkts[i].drop == DP_DROP__MAX)
+			classify(dp, s, src, &s->pkts[i], &s->tx[i], now_s, &dc);
+	forward_burst(dp, s, src, n);
+	if (unlikely(s->narp))
+		send_arp_replies(dp, s, src);
+	for (unsigned int i = 0; i < n; i++) {
+		uint8_t d = s->pkts[i].drop;
+
+		if (d == DP_DROP_MALFORMED || d == DP_DROP_OFFLOAD) {
+			drops[d]++;
+			continue;
+		}
+		packets++;
+		bytes += s->pkts[i].frame_len;
+		if (unlikely(d == DP_DROP_HAIRPIN || d == DP_DROP_LB))
+			drops[d]++;
+	}
+	stat_add(&in->stats.packets, packets);
+	stat_add(&in->stats.bytes, bytes);
+	stat_add(&in->stats.batches, 1);
+	for (unsigned int d = 0; d < DP_DROP__MAX; d++)
+		if (unlikely(drops[d]))
+			stat_add(&in->stats.drops[d], drops[d]);
+}
+
+/**
  * dp_drain_tx() - forward up to one burst from a guest's TX ring.
  * Context: the worker that owns @txq, RCU read side. Return: frames taken from the ring.
  */
@@ -624,14 +671,9 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 {
 	const struct gmem_table *mem = rcu_dereference(src->mem);
 	struct vring *vr = &txq->ring;
-	uint64_t bytes = 0, malformed = 0;
 	int avail = vring_avail_pending(vr);
-	struct dest_cache dc = { .valid = false };
 	unsigned int n, taken = 0;
-	uint32_t unmapped = 0;      /* frames of the burst whose chain could not be mapped */
-	bool call;
 
-	_Static_assert(DP_BURST <= 32, "unmapped is a 32-bit mask");
 	if (avail <= 0) {
 		if (avail < 0)
 			dp_port_break(dp, src, vq_index, "TX avail index ran ahead of the ring", avail);
@@ -640,21 +682,20 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 	n = MIN((unsigned int)avail, DP_BURST);
 	if (unlikely(txq->discard))
 		return discard_tx(dp, s, src, txq, vq_index, n);
-	s->narp = 0;
 	/*
-	 * Map the whole burst first and prefetch each frame's start, then classify: the header
-	 * reads of later frames overlap instead of stalling one after the other.
+	 * Map the whole burst and prefetch each frame's start before classifying any: the header
+	 * reads of later frames then overlap instead of stalling one after the other.
 	 */
 	for (; taken < n; taken++) {
 		struct dp_pkt *p = &s->pkts[taken];
 		int r = vring_pop(vr, mem, false, &s->tx[taken]);
 
+		p->drop = DP_DROP__MAX;
 		if (unlikely(r)) {
 			if (r != -EMSGSIZE) {
 				dp_port_break(dp, src, vq_index, "invalid TX descriptor chain", r);
 				return taken;
 			}
-			unmapped |= 1u << taken;
 			p->dest = DEST_NONE;
 			p->drop = DP_DROP_MALFORMED;
 			continue;
@@ -662,36 +703,50 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 		__builtin_prefetch(s->tx[taken].seg[0].hva);
 		__builtin_prefetch(s->tx[taken].seg[0].hva + 64);
 	}
+	dp_switch_burst(dp, s, src, txq, n, now_s);
 	for (unsigned int i = 0; i < n; i++)
-		if (likely(!(unmapped & (1u << i))))
-			classify(dp, s, src, &s->pkts[i], &s->tx[i], now_s, &dc);
-	forward_burst(dp, s, src, n);
-	if (unlikely(s->narp))
-		send_arp_replies(dp, s, src);
-	for (unsigned int i = 0; i < n; i++) {
 		vring_used_put(vr, s->tx[i].head, 0);
-		if (s->pkts[i].drop == DP_DROP_MALFORMED)
-			malformed++;
-		else
-			bytes += s->pkts[i].frame_len;
-		if (unlikely(s->pkts[i].drop == DP_DROP_HAIRPIN || s->pkts[i].drop == DP_DROP_LB))
-			stat_add(&txq->stats.drops[s->pkts[i].drop], 1);
-	}
 	vring_used_publish(vr);
 	dp_log_used(rcu_dereference(src->dlog), txq);
-	call = vring_need_call(vr);
-	stat_add(&txq->stats.packets, n - malformed);
-	stat_add(&txq->stats.bytes, bytes);
-	stat_add(&txq->stats.batches, 1);
-	if (malformed)
-		stat_add(&txq->stats.drops[DP_DROP_MALFORMED], malformed);
-	if (call) {
+	if (vring_need_call(vr)) {
 		stat_add(&txq->stats.calls, 1);
 		if (txq->call_fd >= 0)
 			(void)eventfd_write(txq->call_fd, 1);
 	}
 	return n;
 }
+
+/* Before the worker sleeps: ask the guest to kick. Return: buffers arrived meanwhile. */
+static bool vring_arm(struct dp_port *port, struct dp_vq *vq)
+{
+	bool pending = vring_notify_enable(&vq->ring);
+
+	dp_log_used(rcu_dereference(port->dlog), vq);
+	return pending;
+}
+
+static void vring_disarm(struct dp_port *port, struct dp_vq *vq)
+{
+	vring_notify_disable(&vq->ring);
+	dp_log_used(rcu_dereference(port->dlog), vq);
+}
+
+/* Vhost-user ports: frames move through the guest's split virtqueues. */
+/* A TX ring has frames when the guest's avail index is ahead of ours: one load, no call. */
+static bool vring_has_input(const struct dp_port *port, const struct dp_vq *vq)
+{
+	(void)port;
+	return __atomic_load_n(&vq->ring.avail->idx, __ATOMIC_ACQUIRE) != vq->ring.last_avail_idx;
+}
+
+const struct dp_port_ops dp_vring_ops = {
+	.kind = "vhost-user",
+	.drain = dp_drain_tx,
+	.has_input = vring_has_input,
+	.deliver = vring_deliver,
+	.arm = vring_arm,
+	.disarm = vring_disarm,
+};
 
 /**
  * dp_inject() - send a frame the switch made itself (e.g. a RARP announce) as if @from sent it.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * A datapath worker: busy-polls the TX rings it owns while there is traffic, and sleeps in
- * epoll on their kick eventfds when there is none, so an idle switch costs no CPU.
+ * A datapath worker: busy-polls the input queues it owns (guests' TX rings, the uplink's TAP
+ * queues) while there is traffic, and sleeps in epoll on their kick fds (a ring's kick
+ * eventfd, a TAP queue's fd) when there is none, so an idle switch costs no CPU.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -17,20 +18,16 @@
 #define POLL_BEFORE_SLEEP_NS 200000ull
 
 /*
- * A worker that carries traffic for a few rings must not spend its loop looking at hundreds of
- * idle ones (64 ports x 4 queue pairs is 256 TX rings): a ring found empty POLL_COLD_AFTER
- * times in a row is cold, and is looked at only every POLL_COLD_STRIDE-th loop (spread over
- * the loops by its position in the list) until it has frames again. While the worker is busy a
- * cold ring's first frame waits at most POLL_COLD_STRIDE loops, a few tens of microseconds;
- * when every ring is idle the worker sleeps on their kicks as before.
+ * A worker that carries traffic for a few queues must not spend its loop looking at hundreds
+ * of idle ones (64 ports x 4 queue pairs is 256 TX rings; a TAP queue costs a read() each
+ * look): a queue found empty POLL_COLD_AFTER times in a row is cold, and is looked at only
+ * every POLL_COLD_STRIDE-th loop (spread over the loops by its position in the list) until it
+ * has frames again. While the worker is busy a cold queue's first frame waits at most
+ * POLL_COLD_STRIDE loops, a few tens of microseconds; when every queue is idle the worker
+ * sleeps on their kicks as before.
  */
 #define POLL_COLD_AFTER 256
 #define POLL_COLD_STRIDE 16
-
-static inline bool tx_has_frames(const struct dp_vq *vq)
-{
-	return __atomic_load_n(&vq->ring.avail->idx, __ATOMIC_ACQUIRE) != vq->ring.last_avail_idx;
-}
 
 static unsigned int poll_once(struct dp_worker *w, struct dp_poll_list *pl, uint64_t now_s)
 {
@@ -40,7 +37,7 @@ static unsigned int poll_once(struct dp_worker *w, struct dp_poll_list *pl, uint
 	for (unsigned int i = 0; i < pl->n; i++) {
 		struct dp_poll_item *it = &pl->items[i];
 		struct dp_vq *vq = it->vq;
-		uint64_t t0;
+		uint64_t t0, c;
 		unsigned int n;
 
 		if (it->idle >= POLL_COLD_AFTER && ((loop + i) % POLL_COLD_STRIDE))
@@ -48,24 +45,25 @@ static unsigned int poll_once(struct dp_worker *w, struct dp_poll_list *pl, uint
 		if (!__atomic_load_n(&vq->ready, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&it->port->broken, __ATOMIC_RELAXED))
 			continue;
-		/* Only a ring with frames costs a timestamp and a call. */
-		if (!tx_has_frames(vq)) {
+		/* Only input that is there costs a timestamp and a call. */
+		if (it->port->ops->has_input && !it->port->ops->has_input(it->port, vq)) {
+			if (it->idle < POLL_COLD_AFTER)
+				it->idle++;
+			continue;
+		}
+		t0 = dp_cycles();
+		n = it->port->ops->drain(w->dp, w->scratch, it->port, vq, it->index, now_s);
+		if (!n) {
 			if (it->idle < POLL_COLD_AFTER)
 				it->idle++;
 			continue;
 		}
 		it->idle = 0;
-		t0 = dp_cycles();
-		n = dp_drain_tx(w->dp, w->scratch, it->port, vq, it->index, now_s);
-		if (n) {
-			/* Load is measured where it is spent: the ring whose frames we forwarded. */
-			uint64_t c = dp_cycles() - t0;
-
-			__atomic_store_n(&vq->stats.busy_cycles, vq->stats.busy_cycles + c,
-					 __ATOMIC_RELAXED);
-			__atomic_store_n(&w->stats.busy_cycles, w->stats.busy_cycles + c, __ATOMIC_RELAXED);
-			work += n;
-		}
+		/* Load is measured where it is spent: the queue whose frames we forwarded. */
+		c = dp_cycles() - t0;
+		__atomic_store_n(&vq->stats.busy_cycles, vq->stats.busy_cycles + c, __ATOMIC_RELAXED);
+		__atomic_store_n(&w->stats.busy_cycles, w->stats.busy_cycles + c, __ATOMIC_RELAXED);
+		work += n;
 	}
 	return work;
 }
@@ -78,11 +76,9 @@ static bool arm_kicks(const struct dp_poll_list *pl)
 	for (unsigned int i = 0; i < pl->n; i++) {
 		const struct dp_poll_item *it = &pl->items[i];
 
-		if (__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) &&
-		    !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED)) {
-			pending |= vring_notify_enable(&it->vq->ring);
-			dp_log_used(rcu_dereference(it->port->dlog), it->vq);
-		}
+		if (it->port->ops->arm && __atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED))
+			pending |= it->port->ops->arm(it->port, it->vq);
 	}
 	return pending;
 }
@@ -92,10 +88,8 @@ static void disarm_kicks(const struct dp_poll_list *pl)
 	for (unsigned int i = 0; i < pl->n; i++) {
 		const struct dp_poll_item *it = &pl->items[i];
 
-		if (__atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE)) {
-			vring_notify_disable(&it->vq->ring);
-			dp_log_used(rcu_dereference(it->port->dlog), it->vq);
-		}
+		if (it->port->ops->disarm && __atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE))
+			it->port->ops->disarm(it->port, it->vq);
 	}
 }
 
