@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "gmem/guard.h"
 
 typedef int (*handler_fn)(struct session *s, struct vu_msg *msg, bool *reply);
 
@@ -151,6 +152,18 @@ static int h_set_log_base(struct session *s, struct vu_msg *msg, bool *reply)
 		return r;
 	}
 	msg->fds[0] = -1;
+	/* Workers write the bitmap: a frontend cutting its file must not take them down. */
+	if (!l->shrink_sealed && gmem_guard_active()) {
+		l->guard = gmem_guard_add(l->mmap_base, l->mmap_len, &s->port->broken);
+		if (l->guard < 0) {
+			r = l->guard;
+			l->guard = -1;
+			dlog_free(l);
+			slog(LOG_LVL_ERROR, s, "SET_LOG_BASE: log not sealed against shrinking and no "
+			     "SIGBUS guard slot left");
+			return r;
+		}
+	}
 	set_log(s, l);
 	slog(LOG_LVL_INFO, s, "dirty log: %llu bytes (covers %llu MiB of guest memory)",
 	     (unsigned long long)l->size, (unsigned long long)(l->size * 8 * 4096 >> 20));
@@ -273,6 +286,29 @@ static int swap_mem(struct session *s, struct gmem_table *next, bool unmap_old)
 	return refresh_all(s);
 }
 
+/*
+ * A region whose file the frontend could still shrink gets the SIGBUS guard, so a later
+ * ftruncate() breaks this port only (gmem_region_guard()).
+ */
+static int guard_region(struct session *s, struct gmem_region *reg, char *why, size_t why_len)
+{
+	int r = gmem_region_guard(reg, &s->port->broken);
+
+	if (r)
+		snprintf(why, why_len, "file not sealed against shrinking (F_SEAL_SHRINK) and no "
+			 "SIGBUS guard slot left: %s", strerror(-r));
+	return r;
+}
+
+static unsigned int count_unsealed(const struct gmem_table *t)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < t->nregions; i++)
+		n += !t->regions[i].shrink_sealed;
+	return n;
+}
+
 static int h_set_mem_table(struct session *s, struct vu_msg *msg, bool *reply)
 {
 	const struct vu_mem_table *mt = &msg->payload.mem;
@@ -290,7 +326,9 @@ static int h_set_mem_table(struct session *s, struct vu_msg *msg, bool *reply)
 		r = gmem_region_map(&mt->regions[i], msg->fds[i], &reg, why, sizeof(why));
 		if (r == 0) {
 			msg->fds[i] = -1;   /* the region owns it now */
-			r = gmem_table_add(t, &reg, why, sizeof(why));
+			r = guard_region(s, &reg, why, sizeof(why));
+			if (r == 0)
+				r = gmem_table_add(t, &reg, why, sizeof(why));
 			if (r)
 				gmem_region_unmap(&reg);
 		}
@@ -300,7 +338,8 @@ static int h_set_mem_table(struct session *s, struct vu_msg *msg, bool *reply)
 			return r;
 		}
 	}
-	slog(LOG_LVL_INFO, s, "memory table: %u regions", t->nregions);
+	slog(LOG_LVL_INFO, s, "memory table: %u regions (%u not sealed against shrinking: "
+	     "SIGBUS-guarded)", t->nregions, count_unsealed(t));
 	return swap_mem(s, t, true);
 }
 
@@ -327,7 +366,9 @@ static int h_add_mem_reg(struct session *s, struct vu_msg *msg, bool *reply)
 	r = gmem_region_map(&msg->payload.mem_single.region, msg->fds[0], &reg, why, sizeof(why));
 	if (r == 0) {
 		msg->fds[0] = -1;
-		r = gmem_table_add(t, &reg, why, sizeof(why));
+		r = guard_region(s, &reg, why, sizeof(why));
+		if (r == 0)
+			r = gmem_table_add(t, &reg, why, sizeof(why));
 		if (r)
 			gmem_region_unmap(&reg);
 	}
