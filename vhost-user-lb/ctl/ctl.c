@@ -264,6 +264,9 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 		add_u64(q, "bytes", __atomic_load_n(&vq->stats.bytes, __ATOMIC_RELAXED));
 		add_u64(q, "drops", drops_total(&vq->stats));
 		add_u64(q, "interrupts", __atomic_load_n(&vq->stats.calls, __ATOMIC_RELAXED));
+		/* Bursts taken from a guest's TX ring (or batches put on an RX ring): the work limit
+		 * per turn shows as packets per batch. */
+		add_u64(q, "batches", __atomic_load_n(&vq->stats.batches, __ATOMIC_RELAXED));
 		json_object_object_add(q, "worker", json_object_new_int(vq->worker));
 		if (vq->ready) {
 			/* The ring as the guest sees it: what an operator needs to tell a stuck guest

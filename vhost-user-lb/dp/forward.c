@@ -567,7 +567,8 @@ static unsigned int discard_tx(struct dp *dp, struct dp_scratch *s, struct dp_po
 }
 
 /**
- * dp_drain_tx() - forward up to one burst from a guest's TX ring.
+ * dp_drain_tx() - forward up to one burst from a guest's TX ring: DP_BURST chains or
+ * DP_BURST_BYTES bytes, whichever comes first, so no guest can hold a worker for long.
  * Context: the worker that owns @txq, RCU read side. Return: frames taken from the ring.
  */
 unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
@@ -575,7 +576,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 {
 	const struct gmem_table *mem = rcu_dereference(src->mem);
 	struct vring *vr = &txq->ring;
-	uint64_t bytes = 0, malformed = 0;
+	uint64_t bytes = 0, malformed = 0, budget = 0;
 	int avail = vring_avail_pending(vr);
 	struct dest_cache dc = { .valid = false };
 	unsigned int n, taken = 0;
@@ -590,7 +591,8 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 	if (unlikely(txq->discard))
 		return discard_tx(dp, s, src, txq, vq_index, n);
 	s->narp = 0;
-	for (; taken < n; taken++) {
+	/* Bounded in chains (n) and in bytes: see DP_BURST_BYTES. */
+	while (taken < n && budget < DP_BURST_BYTES) {
 		struct dp_pkt *p = &s->pkts[taken];
 		int r = vring_pop(vr, mem, false, &s->tx[taken]);
 
@@ -601,10 +603,13 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			}
 			p->dest = DEST_NONE;
 			p->drop = DP_DROP_MALFORMED;
-			continue;
+		} else {
+			classify(dp, s, src, p, &s->tx[taken], now_s, &dc);
 		}
-		classify(dp, s, src, p, &s->tx[taken], now_s, &dc);
+		budget += s->tx[taken].len;
+		taken++;
 	}
+	n = taken;
 	forward_burst(dp, s, src, n);
 	if (unlikely(s->narp))
 		send_arp_replies(dp, s, src);
