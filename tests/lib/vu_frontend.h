@@ -279,6 +279,12 @@ void vu_vq_avail_push(struct vu_vq *vq, uint16_t head);
 /* Overwrite the avail index with any value (hostile tests). */
 void vu_vq_avail_idx_set(struct vu_vq *vq, uint16_t idx);
 uint16_t vu_vq_avail_idx(const struct vu_vq *vq);
+/*
+ * Hostile tests: write the four notification words as given, including the two the device
+ * owns (used->flags, avail_event), which a guest can scribble over at any time.
+ */
+void vu_vq_raw_events(struct vu_vq *vq, uint16_t avail_flags, uint16_t used_event,
+		      uint16_t used_flags, uint16_t avail_event);
 /* Kick if the backend asked to be notified (or always with force). Returns 1 if kicked. */
 int vu_vq_notify(struct vu_vq *vq, bool force);
 /* Pop one used element; -EAGAIN if none. Checks the id and length are plausible. */

@@ -159,10 +159,14 @@ int gmem_table_add(struct gmem_table *t, const struct gmem_region *r, char *why,
 	for (unsigned int i = 0; i < t->nregions; i++) {
 		const struct gmem_region *o = &t->regions[i];
 
-		if (ranges_overlap(o->gpa, o->size, r->gpa, r->size) ||
-		    ranges_overlap(o->qva, o->size, r->qva, r->size)) {
+		if (ranges_overlap(o->gpa, o->size, r->gpa, r->size)) {
 			WHY("region gpa 0x%llx+0x%llx overlaps region %u",
 			    (unsigned long long)r->gpa, (unsigned long long)r->size, i);
+			return -EINVAL;
+		}
+		if (ranges_overlap(o->qva, o->size, r->qva, r->size)) {
+			WHY("region frontend address 0x%llx+0x%llx overlaps region %u",
+			    (unsigned long long)r->qva, (unsigned long long)r->size, i);
 			return -EINVAL;
 		}
 	}
