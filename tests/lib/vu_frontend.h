@@ -211,6 +211,13 @@ int vu_conn_send(struct vu_conn *c, uint32_t req, uint32_t flags, const void *pa
  */
 int vu_conn_recv(struct vu_conn *c, int timeout_ms, struct vu_msg_hdr *hdr, void *payload,
 		 size_t cap);
+/*
+ * Fault injection: after @n messages (counted from the connection's start), vu_conn_send()
+ * sends nothing more and returns -ECANCELED, so a vu_dev start-up stops at that step.
+ * 0 lifts the limit. vu_conn_sent() is the count so far.
+ */
+void vu_conn_set_send_limit(struct vu_conn *c, unsigned n);
+unsigned vu_conn_sent(const struct vu_conn *c);
 /* Wait until the backend closes the connection. Returns 0 when it did, -ETIMEDOUT if not. */
 int vu_conn_wait_closed(struct vu_conn *c, int timeout_ms);
 

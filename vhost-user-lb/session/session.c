@@ -9,8 +9,11 @@
  */
 #include "session/session.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "gmem/guard.h"
@@ -474,17 +477,48 @@ static int h_get_vring_base(struct session *s, struct vu_msg *msg, bool *reply)
 	return 0;
 }
 
-static int take_vring_fd(struct session *s, struct vu_msg *msg, int *slot)
+/*
+ * Kick, call and error fds must be eventfds (vhost-user spec, "Communication"). Anything else
+ * is refused: a pipe, socket or FIFO handed over as a call fd would block the worker that
+ * interrupts the guest once nobody reads it, and every port that worker serves would stop.
+ * An eventfd is an anonymous inode (no file type in st_mode) that /proc names
+ * "anon_inode:[eventfd]"; when /proc is not mounted the file-type check alone still keeps out
+ * everything a write can block on for long.
+ */
+static int check_eventfd(struct session *s, unsigned int idx, int fd, const char *what)
+{
+	char path[64], name[32];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != 0)
+		goto refuse;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, name, sizeof(name) - 1);
+	if (n >= 0) {
+		name[n] = '\0';
+		if (strcmp(name, "anon_inode:[eventfd]") != 0)
+			goto refuse;
+	}
+	return 0;
+refuse:
+	slog(LOG_LVL_ERROR, s, "vq=%u: %s fd is not an eventfd", idx, what);
+	return -EINVAL;
+}
+
+static int take_vring_fd(struct session *s, struct vu_msg *msg, int *slot, const char *what)
 {
 	unsigned int idx = msg->payload.u64 & VHOST_USER_VRING_IDX_MASK;
 
+	if (msg->nfds && check_eventfd(s, idx, msg->fds[0], what))
+		return -EINVAL;
 	dp_vq_quiesce(s->dp, s->port, idx);
 	close_fd(slot);
 	if (msg->nfds) {
 		*slot = msg->fds[0];
 		msg->fds[0] = -1;
 	}
-	return (int)idx;
+	return 0;
 }
 
 static int h_set_vring_kick(struct session *s, struct vu_msg *msg, bool *reply)
@@ -492,7 +526,8 @@ static int h_set_vring_kick(struct session *s, struct vu_msg *msg, bool *reply)
 	unsigned int idx = msg->payload.u64 & VHOST_USER_VRING_IDX_MASK;
 
 	(void)reply;
-	take_vring_fd(s, msg, &s->port->vq[idx].kick_fd);
+	if (take_vring_fd(s, msg, &s->port->vq[idx].kick_fd, "kick"))
+		return -EINVAL;
 	s->port->vq[idx].kicked = true;
 	return vq_refresh(s, idx);
 }
@@ -502,7 +537,23 @@ static int h_set_vring_call(struct session *s, struct vu_msg *msg, bool *reply)
 	unsigned int idx = msg->payload.u64 & VHOST_USER_VRING_IDX_MASK;
 
 	(void)reply;
-	take_vring_fd(s, msg, &s->port->vq[idx].call_fd);
+	if (take_vring_fd(s, msg, &s->port->vq[idx].call_fd, "call"))
+		return -EINVAL;
+	/*
+	 * Workers write interrupts into it: with a full counter (a frontend that stops reading
+	 * and filled it) a blocking write would sleep for ever in a worker. Non-blocking, such a
+	 * write fails with EAGAIN, and the guest has an interrupt pending anyway. QEMU creates its
+	 * eventfds non-blocking already; the flag is shared with the frontend's copy.
+	 */
+	if (s->port->vq[idx].call_fd >= 0) {
+		int fl = fcntl(s->port->vq[idx].call_fd, F_GETFL);
+
+		if (fl < 0 || fcntl(s->port->vq[idx].call_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			slog(LOG_LVL_ERROR, s, "vq=%u: call fd: cannot make it non-blocking: %s", idx,
+			     strerror(errno));
+			return -EINVAL;
+		}
+	}
 	return vq_refresh(s, idx);
 }
 
@@ -511,7 +562,8 @@ static int h_set_vring_err(struct session *s, struct vu_msg *msg, bool *reply)
 	unsigned int idx = msg->payload.u64 & VHOST_USER_VRING_IDX_MASK;
 
 	(void)reply;
-	take_vring_fd(s, msg, &s->port->vq[idx].err_fd);
+	if (take_vring_fd(s, msg, &s->port->vq[idx].err_fd, "error"))
+		return -EINVAL;
 	return vq_refresh(s, idx);
 }
 
@@ -637,6 +689,16 @@ static const handler_fn handlers[VHOST_USER_REQUEST_MAX] = {
 	[VHOST_USER_SET_CONFIG] = h_unsupported,
 };
 
+/*
+ * Replies are sent without blocking (the control thread serves every port): a frontend that
+ * asks for replies and never reads them fills its socket, and loses its connection.
+ */
+static void log_reply_failed(struct session *s, uint32_t req, int err)
+{
+	slog(LOG_LVL_ERROR, s, "cannot reply to %s: %s%s", vu_msg_name(req), strerror(-err),
+	     err == -EAGAIN ? " (the frontend does not read its replies)" : "");
+}
+
 static int dispatch(struct session *s, struct vu_msg *msg)
 {
 	uint32_t req = msg->hdr.request;
@@ -655,15 +717,21 @@ static int dispatch(struct session *s, struct vu_msg *msg)
 	r = handlers[req] ? handlers[req](s, msg, &reply) : -ENOTSUP;
 	if (r == -ENOTSUP)
 		slog(LOG_LVL_WARN, s, "%s is not supported", vu_msg_name(req));
-	if (reply && r == 0)
-		return vu_msg_send_reply(s->sock, msg, msg->hdr.size);
+	if (reply && r == 0) {
+		r = vu_msg_send_reply(s->sock, msg, msg->hdr.size);
+		if (r)
+			log_reply_failed(s, req, r);
+		return r;
+	}
 	if (need_ack) {
 		int sr;
 
 		msg->payload.u64 = r ? 1 : 0;
 		sr = vu_msg_send_reply(s->sock, msg, 8);
-		if (sr)
+		if (sr) {
+			log_reply_failed(s, req, sr);
 			return sr;
+		}
 	}
 	return r == -ENOTSUP ? 0 : r;
 }
