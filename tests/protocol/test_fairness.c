@@ -151,10 +151,10 @@ int main(void)
 	while (__atomic_load_n(&fa.received, __ATOMIC_RELAXED) < 1000 ||
 	       __atomic_load_n(&fb.received, __ATOMIC_RELAXED) < 1000)
 		REQUIRE(vu_daemon_alive(&d), "daemon died under the flood");
-	fa0 = fa.sent;
-	fb0 = fb.sent;
-	fa_rx0 = fa.received;
-	fb_rx0 = fb.received;
+	fa0 = __atomic_load_n(&fa.sent, __ATOMIC_RELAXED);
+	fb0 = __atomic_load_n(&fb.sent, __ATOMIC_RELAXED);
+	fa_rx0 = __atomic_load_n(&fa.received, __ATOMIC_RELAXED);
+	fb_rx0 = __atomic_load_n(&fb.received, __ATOMIC_RELAXED);
 	t0 = now_us();
 	got = probe(c, r, PROBES, busy);
 	t1 = now_us();

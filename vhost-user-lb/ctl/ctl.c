@@ -201,7 +201,7 @@ static uint64_t drops_total(const struct dp_vq_stats *s)
 	uint64_t t = 0;
 
 	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
-		t += s->drops[i];
+		t += __atomic_load_n(&s->drops[i], __ATOMIC_RELAXED);   /* live: workers add */
 	return t;
 }
 
@@ -251,7 +251,8 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 		const struct dp_vq *vq = &p->dp->vq[i];
 		struct json_object *q;
 
-		if (!vq->num_set && !vq->stats.packets && !drops_total(&vq->stats))
+		if (!vq->num_set && !__atomic_load_n(&vq->stats.packets, __ATOMIC_RELAXED) &&
+		    !drops_total(&vq->stats))
 			continue;
 		q = json_object_new_object();
 		add_u64(q, "index", i);
@@ -274,7 +275,8 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 			const struct vring *vr = &vq->ring;
 
 			add_u64(q, "avail_idx", __atomic_load_n(&vr->avail->idx, __ATOMIC_RELAXED));
-			add_u64(q, "last_avail_idx", vr->last_avail_idx);
+			add_u64(q, "last_avail_idx",
+				__atomic_load_n(&vr->last_avail_idx, __ATOMIC_RELAXED));
 			add_u64(q, "used_idx", __atomic_load_n(&vr->used->idx, __ATOMIC_RELAXED));
 			add_u64(q, "used_flags", __atomic_load_n(&vr->used->flags, __ATOMIC_RELAXED));
 			add_u64(q, "avail_flags", __atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED));

@@ -173,7 +173,7 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 	return 0;
 
 rollback:
-	vr->last_avail_idx = saved_avail;
+	__atomic_store_n(&vr->last_avail_idx, saved_avail, __ATOMIC_RELAXED);
 	vr->last_used_idx = saved_used;
 	*avail = saved_count;
 	return r;
@@ -464,11 +464,16 @@ static void classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src, s
 	}
 	dmac = fdb_mac_from_bytes(p->head);
 	smac = fdb_mac_from_bytes(p->head + 6);
+	/*
+	 * The cache is per port, and the TX rings of a multi-queue port are drained by several
+	 * workers at once: relaxed atomics (a stale pair only costs one more fdb_learn_rcu()).
+	 */
 	if (!(p->head[6] & 1) &&
-	    (smac != src->learn_mac_cache || now_s != src->learn_time_cache)) {
+	    (smac != __atomic_load_n(&src->learn_mac_cache, __ATOMIC_RELAXED) ||
+	     now_s != __atomic_load_n(&src->learn_time_cache, __ATOMIC_RELAXED))) {
 		fdb_learn_rcu(dp->fdb, smac, src, now_s);
-		src->learn_mac_cache = smac;
-		src->learn_time_cache = now_s;
+		__atomic_store_n(&src->learn_mac_cache, smac, __ATOMIC_RELAXED);
+		__atomic_store_n(&src->learn_time_cache, now_s, __ATOMIC_RELAXED);
 	}
 	p->drop = DP_DROP__MAX;
 	if (__atomic_load_n(&dp->lb_active, __ATOMIC_RELAXED) && lb_classify(dp, s, src, p, now_s))

@@ -120,6 +120,7 @@ static int h_get_features(struct session *s, struct vu_msg *msg, bool *reply)
 
 static void dlog_free_cb(struct rcu_head *head)
 {
+	rcu_tsan_after_gp();
 	dlog_free(container_of(head, struct dlog, rcu));
 }
 

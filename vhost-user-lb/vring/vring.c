@@ -185,7 +185,8 @@ int vring_pop(struct vring *vr, const struct gmem_table *mem, bool device_writes
 	out->head = head;
 	if (head >= vr->num)
 		return -EINVAL;
-	vr->last_avail_idx++;
+	/* Atomic only for readers on other threads (vring_avail_pending_peek()). */
+	__atomic_store_n(&vr->last_avail_idx, (uint16_t)(vr->last_avail_idx + 1), __ATOMIC_RELAXED);
 	for (;;) {
 		struct vring_desc ld;
 
