@@ -15,7 +15,7 @@ Usage: scripts/fuzz.sh [OPTION]... [TARGET]...
       --no-skip-known  do not steer around the known bugs listed in docs/fuzzing.md
       --seeds          regenerate the seed inputs (corpus/TARGET/seed-*) and exit
   -h, --help           this text
-Targets: fuzz_vu_msg fuzz_vring fuzz_forward fuzz_ctl fuzz_session (default: all).
+Targets: fuzz_vu_msg fuzz_vring fuzz_forward fuzz_ctl fuzz_session fuzz_pkt (default: all).
 Crashes are written to BUILD/fuzz-artifacts/TARGET/; the script exits 1 if there is any.
 Each run is logged to BUILD/fuzz-runs.log (date, target, executions, result).
 USAGE
@@ -30,7 +30,7 @@ merge=1
 skip_known=1
 seeds=0
 targets=()
-all_targets=(fuzz_vu_msg fuzz_vring fuzz_forward fuzz_ctl fuzz_session)
+all_targets=(fuzz_vu_msg fuzz_vring fuzz_forward fuzz_ctl fuzz_session fuzz_pkt)
 
 while [ $# -gt 0 ]; do
 	case "$1" in

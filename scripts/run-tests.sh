@@ -4,8 +4,9 @@
 #   scripts/run-tests.sh              all suites
 #   scripts/run-tests.sh unit e2e     only these suites
 #
-# Two builds: build-ci (-Werror, optimised) runs every suite; build-asan (AddressSanitizer +
-# UndefinedBehaviorSanitizer, -Werror) runs the unit and protocol suites again.
+# Three builds: build-ci (-Werror, optimised) runs every suite; build-asan (AddressSanitizer +
+# UndefinedBehaviorSanitizer, -Werror) runs the unit, protocol and fuzz suites again;
+# build-tsan (ThreadSanitizer) runs the protocol tests that exercise several workers.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -83,6 +84,26 @@ if [ ${#asan_suites[@]} -gt 0 ]; then
 			run_suites build-asan "${asan_suites[@]}"
 	else
 		build_failed build-asan
+	fi
+fi
+
+# ThreadSanitizer over the tests whose daemon runs several workers and moves rings between
+# them (balancer, multi-queue, reload, fairness, forwarding). liburcu is annotated for TSan in
+# vhost-user-lb/core/rcu.h; tests/tsan-suppressions.txt says why each suppression is there.
+tsan_tests=()
+for s in "${suites[@]}"; do
+	[ "$s" = protocol ] && tsan_tests=(protocol-balance protocol-mq protocol-reload protocol-fairness
+		protocol-forward)
+done
+if [ ${#tsan_tests[@]} -gt 0 ]; then
+	if configure build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false -Dc_args=-Wno-tsan &&
+		ninja -C build-tsan; then
+		rm -f build-tsan/meson-logs/testlog.json
+		VHOST_LB_SLOW=5 TSAN_OPTIONS="halt_on_error=1 suppressions=$top/tests/tsan-suppressions.txt" \
+			meson test -C build-tsan --print-errorlogs "${tsan_tests[@]}"
+		count build-tsan
+	else
+		build_failed build-tsan
 	fi
 fi
 

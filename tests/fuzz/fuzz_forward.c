@@ -255,6 +255,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (!n)
 			break;
+		/* The work limit: at most a burst of chains, and the byte budget ends a burst. */
+		FUZZ_ASSERT(n <= DP_BURST, "took %u chains in one turn", n);
+		if (!g[0].port->broken) {
+			uint64_t before_last = 0;
+
+			for (unsigned int i = 0; i + 1 < n; i++)
+				before_last += scratch->tx[i].len;
+			FUZZ_ASSERT(before_last < DP_BURST_BYTES, "burst went on after %llu bytes",
+				    (unsigned long long)before_last);
+		}
 		taken += n;
 		FUZZ_LOG("forward: round %u took %u frames\n", rounds, n);
 	}

@@ -797,6 +797,185 @@ static void seeds_session(void)
 	save(&w, "fuzz_session", "hostile");
 }
 
+/* ---- frame heads for the load balancer (fuzz_pkt) ---- */
+
+static uint16_t csum_fold(uint64_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static uint64_t csum_add(const uint8_t *p, size_t len)
+{
+	uint64_t s = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		s += (uint64_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		s += (uint64_t)p[len - 1] << 8;
+	return s;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/*
+ * An Ethernet (+ VLAN) / IPv4 / TCP or UDP frame with correct checksums; addresses in host
+ * order. @frag: the IPv4 fragment field. Return: length.
+ */
+static size_t lb_frame(uint8_t *b, uint64_t dmac, uint64_t smac, uint16_t vlan, uint8_t proto,
+		       uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport, uint8_t flags,
+		       size_t payload, uint16_t frag)
+{
+	size_t l3 = vlan ? 18 : 14, l4 = l3 + 20, hl = proto == 6 ? 20 : 8, tot = 20 + hl + payload;
+
+	memset(b, 0, l4 + hl + payload);
+	for (int i = 0; i < 6; i++) {
+		b[i] = (uint8_t)(dmac >> (40 - 8 * i));
+		b[6 + i] = (uint8_t)(smac >> (40 - 8 * i));
+	}
+	if (vlan) {
+		put16(b + 12, 0x8100);
+		put16(b + 14, vlan);
+	}
+	put16(b + l3 - 2, 0x0800);
+	b[l3] = 0x45;
+	put16(b + l3 + 2, (uint16_t)tot);
+	put16(b + l3 + 6, frag);
+	b[l3 + 8] = 64;
+	b[l3 + 9] = proto;
+	put32(b + l3 + 12, saddr);
+	put32(b + l3 + 16, daddr);
+	put16(b + l3 + 10, csum_fold(csum_add(b + l3, 20)));
+	put16(b + l4, sport);
+	put16(b + l4 + 2, dport);
+	if (proto == 6) {
+		b[l4 + 12] = 5 << 4;
+		b[l4 + 13] = flags;
+	} else {
+		put16(b + l4 + 4, (uint16_t)(hl + payload));
+	}
+	for (size_t i = 0; i < payload; i++)
+		b[l4 + hl + i] = (uint8_t)(i * 7 + 1);
+	{
+		uint64_t sum = csum_add(b + l3 + 12, 8) + proto + hl + payload + csum_add(b + l4, hl + payload);
+		uint16_t c = csum_fold(sum);
+
+		put16(b + l4 + (proto == 6 ? 16 : 6), proto == 17 && !c ? 0xffff : c);
+	}
+	return l4 + hl + payload;
+}
+
+/* One fuzz_pkt record: @op, the first @head bytes of @f (frame @len bytes long). */
+static void pkt_rec(struct w *w, uint8_t op, const uint8_t *f, size_t len, size_t head)
+{
+	if (head > len)
+		head = len;
+	w8(w, op);
+	w8(w, (uint8_t)head);
+	w16(w, (uint16_t)(len - head));
+	wbytes(w, f, head);
+	if (!(op & 3)) {
+		static const uint8_t mac[6] = { 0x52, 0x54, 0, 0, 0, 0x77 };
+
+		wbytes(w, mac, 6);
+		w32(w, 0x0a000b0b);
+		w16(w, 4242);
+	}
+}
+
+/* An ARP request (RFC 826) from CMAC/@spa for @tpa. Return: length. */
+static size_t arp_req(uint8_t *b, uint32_t spa, uint32_t tpa)
+{
+	static const uint8_t hdr[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0, 0, 0, 0x32,
+				       0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1 };
+
+	memset(b, 0, 60);
+	memcpy(b, hdr, sizeof(hdr));
+	memcpy(b + 22, hdr + 6, 6);
+	put32(b + 28, spa);
+	put32(b + 38, tpa);
+	return 60;
+}
+
+#define VIP1 0x0a000064u
+#define VIP2 0x0a000065u
+#define CLIENT 0x0a000032u
+#define VMAC 0x020000000001ull
+#define CMAC 0x525400000032ull
+
+static void seeds_pkt(void)
+{
+	struct w w = { .n = 0 };
+	uint8_t f[2048];
+	size_t n;
+
+	/* Direct: TCP, UDP, UDP without checksum, VLAN, fragments, ARP, and a broken IPv4 header. */
+	n = lb_frame(f, VMAC, CMAC, 0, 6, CLIENT, VIP1, 40000, 80, 0x02, 10, 0);
+	pkt_rec(&w, 0, f, n, 98);
+	pkt_rec(&w, 4, f, n, 98);
+	n = lb_frame(f, VMAC, CMAC, 0, 17, CLIENT, VIP1, 5000, 53, 0, 20, 0);
+	pkt_rec(&w, 4, f, n, 98);
+	f[14 + 20 + 6] = f[14 + 20 + 7] = 0;
+	pkt_rec(&w, 0, f, n, 98);
+	n = lb_frame(f, VMAC, CMAC, 7, 6, CLIENT, VIP2, 1234, 443, 0x10, 30, 0);
+	pkt_rec(&w, 4, f, n, 128);
+	n = lb_frame(f, VMAC, CMAC, 0, 17, CLIENT, VIP1, 5000, 53, 0, 200, 0x2000);
+	pkt_rec(&w, 0, f, n, 98);
+	n = lb_frame(f, VMAC, CMAC, 0, 17, CLIENT, VIP1, 5000, 53, 0, 200, 0x0010);
+	pkt_rec(&w, 0, f, n, 98);
+	n = arp_req(f, CLIENT, VIP1);
+	pkt_rec(&w, 0, f, n, 98);
+	n = lb_frame(f, VMAC, CMAC, 0, 6, CLIENT, VIP1, 40000, 80, 0x02, 10, 0);
+	f[14] = 0x4f;   /* IHL 60 bytes, longer than the frame */
+	pkt_rec(&w, 0, f, n, 98);
+	save(&w, "fuzz_pkt", "direct");
+
+	/* Through the load balancer: a TCP connection to VIP1 and the backend's replies. */
+	w.n = 0;
+	n = arp_req(f, CLIENT, VIP1);
+	pkt_rec(&w, 1, f, n, 98);
+	for (uint16_t i = 0; i < 8; i++) {
+		n = lb_frame(f, VMAC, CMAC, 0, 6, CLIENT, VIP1, (uint16_t)(40000 + i), 80, 0x02, 0, 0);
+		pkt_rec(&w, 1, f, n, 98);
+		n = lb_frame(f, VMAC, CMAC, 0, 6, CLIENT, VIP1, (uint16_t)(40000 + i), 80, 0x10, 100, 0);
+		pkt_rec(&w, 1 | 8, f, n, 98);
+	}
+	n = lb_frame(f, CMAC, 0x525400000010ull, 0, 6, 0x0a00000b, CLIENT, 8080, 40000, 0x12, 0, 0);
+	pkt_rec(&w, 1, f, n, 98);
+	n = lb_frame(f, CMAC, 0x525400000011ull, 0, 6, 0x0a00000c, CLIENT, 80, 40001, 0x12, 0, 0);
+	pkt_rec(&w, 1, f, n, 98);
+	n = lb_frame(f, VMAC, CMAC, 0, 6, CLIENT, VIP1, 40000, 80, 0x01, 0, 0);
+	pkt_rec(&w, 1 | (31 << 3), f, n, 98);
+	save(&w, "fuzz_pkt", "tcp-connection");
+
+	/* UDP to the least-load service, WRR over the third, VLAN, fragments, unknown port. */
+	w.n = 0;
+	for (uint16_t i = 0; i < 6; i++) {
+		n = lb_frame(f, VMAC, CMAC, i % 2 ? 5 : 0, 17, CLIENT + i, VIP1, (uint16_t)(6000 + i), 53, 0, 40, 0);
+		pkt_rec(&w, 2, f, n, 98);
+		n = lb_frame(f, VMAC, CMAC, 0, 6, CLIENT + i, VIP2, (uint16_t)(7000 + i), 443, 0x02, 0, 0);
+		pkt_rec(&w, 3, f, n, 98);
+	}
+	n = lb_frame(f, VMAC, CMAC, 0, 17, CLIENT, VIP1, 6000, 53, 0, 400, 0x2000);
+	pkt_rec(&w, 2, f, n, 98);
+	n = lb_frame(f, VMAC, CMAC, 0, 6, CLIENT, VIP1, 6000, 81, 0x02, 0, 0);
+	pkt_rec(&w, 2, f, n, 98);
+	n = lb_frame(f, CMAC, 0x525400000015ull, 0, 17, 0x0a000015, CLIENT, 53, 6000, 0, 60, 0);
+	pkt_rec(&w, 2, f, n, 98);
+	save(&w, "fuzz_pkt", "udp-wrr-vlan");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -809,5 +988,6 @@ int main(int argc, char **argv)
 	seeds_forward();
 	seeds_ctl();
 	seeds_session();
+	seeds_pkt();
 	return 0;
 }

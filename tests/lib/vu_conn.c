@@ -16,6 +16,8 @@
 struct vu_conn {
 	int fd;
 	char name[64];
+	unsigned sent;		/* messages sent by vu_conn_send() */
+	unsigned limit;		/* fault injection: refuse to send more than this (0: no limit) */
 };
 
 #define REQ(r) [VU_##r] = #r
@@ -226,6 +228,8 @@ int vu_conn_send(struct vu_conn *c, uint32_t req, uint32_t flags, const void *pa
 	uint8_t *buf;
 	int r;
 
+	if (c->limit && c->sent >= c->limit)
+		return -ECANCELED;
 	buf = malloc(sizeof(hdr) + size);
 	if (!buf)
 		return -ENOMEM;
@@ -234,7 +238,19 @@ int vu_conn_send(struct vu_conn *c, uint32_t req, uint32_t flags, const void *pa
 		memcpy(buf + sizeof(hdr), payload, size);
 	r = vu_conn_send_raw(c, buf, sizeof(hdr) + size, fds, nfds);
 	free(buf);
+	if (r == 0)
+		c->sent++;
 	return r;
+}
+
+void vu_conn_set_send_limit(struct vu_conn *c, unsigned n)
+{
+	c->limit = n;
+}
+
+unsigned vu_conn_sent(const struct vu_conn *c)
+{
+	return c->sent;
 }
 
 /* Read exactly @len bytes before @deadline; fds that arrive are closed (replies carry none). */

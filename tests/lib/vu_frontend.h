@@ -211,6 +211,13 @@ int vu_conn_send(struct vu_conn *c, uint32_t req, uint32_t flags, const void *pa
  */
 int vu_conn_recv(struct vu_conn *c, int timeout_ms, struct vu_msg_hdr *hdr, void *payload,
 		 size_t cap);
+/*
+ * Fault injection: after @n messages (counted from the connection's start), vu_conn_send()
+ * sends nothing more and returns -ECANCELED, so a vu_dev start-up stops at that step.
+ * 0 lifts the limit. vu_conn_sent() is the count so far.
+ */
+void vu_conn_set_send_limit(struct vu_conn *c, unsigned n);
+unsigned vu_conn_sent(const struct vu_conn *c);
 /* Wait until the backend closes the connection. Returns 0 when it did, -ETIMEDOUT if not. */
 int vu_conn_wait_closed(struct vu_conn *c, int timeout_ms);
 
@@ -279,6 +286,12 @@ void vu_vq_avail_push(struct vu_vq *vq, uint16_t head);
 /* Overwrite the avail index with any value (hostile tests). */
 void vu_vq_avail_idx_set(struct vu_vq *vq, uint16_t idx);
 uint16_t vu_vq_avail_idx(const struct vu_vq *vq);
+/*
+ * Hostile tests: write the four notification words as given, including the two the device
+ * owns (used->flags, avail_event), which a guest can scribble over at any time.
+ */
+void vu_vq_raw_events(struct vu_vq *vq, uint16_t avail_flags, uint16_t used_event,
+		      uint16_t used_flags, uint16_t avail_event);
 /* Kick if the backend asked to be notified (or always with force). Returns 1 if kicked. */
 int vu_vq_notify(struct vu_vq *vq, bool force);
 /* Pop one used element; -EAGAIN if none. Checks the id and length are plausible. */

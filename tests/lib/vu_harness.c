@@ -691,6 +691,7 @@ int vu_ctl_port_stats(struct vu_daemon *d, const char *name, struct vu_port_stat
 				qs->enabled = json_object_get_boolean(v);
 			(void)get_u64(q, "packets", &qs->packets);
 			(void)get_u64(q, "bytes", &qs->bytes);
+			(void)get_u64(q, "batches", &qs->batches);
 			if (json_object_object_get_ex(q, "drops", &v))
 				qs->drops = drops_sum(v, NULL, 0);
 		}

@@ -94,6 +94,7 @@ struct vu_queue_stats {
 	char dir[16];
 	bool enabled;
 	uint64_t packets, bytes, drops;
+	uint64_t batches;	/* bursts (TX rings) or batches (RX rings) */
 };
 
 struct vu_port_stats {

@@ -258,6 +258,15 @@ void vu_vq_avail_idx_set(struct vu_vq *vq, uint16_t idx)
 	store16(AVAIL_IDX(vq), idx);
 }
 
+void vu_vq_raw_events(struct vu_vq *vq, uint16_t avail_flags, uint16_t used_event,
+		      uint16_t used_flags, uint16_t avail_event)
+{
+	store16(AVAIL_FLAGS(vq), avail_flags);
+	store16(USED_EVENT(vq), used_event);
+	store16(USED_FLAGS(vq), used_flags);
+	store16(AVAIL_EVENT(vq), avail_event);
+}
+
 uint16_t vu_vq_avail_idx(const struct vu_vq *vq)
 {
 	return vq->avail_idx;

@@ -236,7 +236,8 @@ static void steer_port(struct balancer *b, struct dp_port *p)
 
 		if (!(mask & (1u << q)) || !rxq->ready)
 			continue;
-		free_bufs = vring_avail_pending(&rxq->ring);
+		/* Workers move last_avail_idx under the ring's lock meanwhile: a peek. */
+		free_bufs = vring_avail_pending_peek(&rxq->ring);
 		weight[q] = 1 + (uint32_t)(free_bufs > 0 ? free_bufs : 0) * 1000 / rxq->ring.num;
 		if (drops != p->bal_last_no_buffer[q])
 			weight[q] = weight[q] / 4 + 1;

@@ -221,7 +221,7 @@ static uint64_t drops_total(const struct dp_vq_stats *s)
 	uint64_t t = 0;
 
 	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
-		t += s->drops[i];
+		t += __atomic_load_n(&s->drops[i], __ATOMIC_RELAXED);   /* live: workers add */
 	return t;
 }
 
@@ -271,7 +271,8 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 		const struct dp_vq *vq = &p->dp->vq[i];
 		struct json_object *q;
 
-		if (!vq->num_set && !vq->stats.packets && !drops_total(&vq->stats))
+		if (!vq->num_set && !__atomic_load_n(&vq->stats.packets, __ATOMIC_RELAXED) &&
+		    !drops_total(&vq->stats))
 			continue;
 		q = json_object_new_object();
 		add_u64(q, "index", i);
@@ -284,6 +285,9 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 		add_u64(q, "bytes", __atomic_load_n(&vq->stats.bytes, __ATOMIC_RELAXED));
 		add_u64(q, "drops", drops_total(&vq->stats));
 		add_u64(q, "interrupts", __atomic_load_n(&vq->stats.calls, __ATOMIC_RELAXED));
+		/* Bursts taken from a guest's TX ring (or batches put on an RX ring): the work limit
+		 * per turn shows as packets per batch. */
+		add_u64(q, "batches", __atomic_load_n(&vq->stats.batches, __ATOMIC_RELAXED));
 		json_object_object_add(q, "worker", json_object_new_int(vq->worker));
 		if (vq->ready && p->spec.type == PORT_TYPE_VHOST_USER) {
 			/* The ring as the guest sees it: what an operator needs to tell a stuck guest
@@ -291,7 +295,8 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 			const struct vring *vr = &vq->ring;
 
 			add_u64(q, "avail_idx", __atomic_load_n(&vr->avail->idx, __ATOMIC_RELAXED));
-			add_u64(q, "last_avail_idx", vr->last_avail_idx);
+			add_u64(q, "last_avail_idx",
+				__atomic_load_n(&vr->last_avail_idx, __ATOMIC_RELAXED));
 			add_u64(q, "used_idx", __atomic_load_n(&vr->used->idx, __ATOMIC_RELAXED));
 			add_u64(q, "used_flags", __atomic_load_n(&vr->used->flags, __ATOMIC_RELAXED));
 			add_u64(q, "avail_flags", __atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED));

@@ -15,6 +15,7 @@
 #include "balance/balancer.h"
 #include "ctl/ctl.h"
 #include "ctl/metrics.h"
+#include "gmem/guard.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/handover.h"
@@ -310,6 +311,9 @@ int main(int argc, char **argv)
 	r = evloop_new(&d.loop);
 	if (!r)
 		r = dp_new(&d.dp);
+	/* Before any worker runs: a frontend shrinking unsealed guest memory breaks its port only. */
+	if (!r)
+		r = gmem_guard_init(d.dp->event_fd);
 	if (!r)
 		r = services_start(&d, 0);
 	if (!r)

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "daemon/daemon.h"
 #include "uplink/tap.h"
+#include "gmem/guard.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 3200
@@ -603,6 +604,26 @@ void ports_free_all(struct daemon *d)
 	d->nports = 0;
 }
 
+/* Why the datapath gave up on @p: the frontend cut its memory, or its rings are corrupt. */
+static void log_broken_reason(struct port *p)
+{
+	const struct gmem_table *mem = p->dp->mem;   /* control thread: the only writer */
+	const struct gmem_region *r = gmem_table_faulted(mem);
+
+	if (r) {
+		log_error("port '%s': guest memory region gpa 0x%llx+0x%llx was shrunk under us "
+			  "(SIGBUS; its file is not sealed with F_SEAL_SHRINK); connection dropped",
+			  p->spec.name, (unsigned long long)r->gpa, (unsigned long long)r->size);
+		return;
+	}
+	if (p->session.log && gmem_guard_faulted(p->session.log->guard)) {
+		log_error("port '%s': dirty log was shrunk under us (SIGBUS; its file is not sealed "
+			  "with F_SEAL_SHRINK); connection dropped", p->spec.name);
+		return;
+	}
+	log_error("port '%s': frontend's rings are invalid; connection dropped", p->spec.name);
+}
+
 /* A worker found a port's rings corrupt: drop that connection, keep the port. */
 void ports_handle_broken(struct daemon *d)
 {
@@ -620,7 +641,7 @@ void ports_handle_broken(struct daemon *d)
 			tap_port_stop(d->dp, p->dp);
 			continue;   /* still broken: frames to it are dropped as port_down */
 		}
-		log_error("port '%s': frontend's rings are invalid; connection dropped", p->spec.name);
+		log_broken_reason(p);
 		p->was_broken = true;
 		p->broken_count++;
 		conn_close(p);

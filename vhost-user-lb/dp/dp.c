@@ -141,7 +141,8 @@ int dp_worker_pin(struct dp *dp, unsigned int id, int cpu)
 	r = pthread_setaffinity_np(w->thread, sizeof(set), &set);
 	if (r)
 		return -r;
-	w->cpu = cpu;
+	/* A worker just started reads it to pin itself (pin()). */
+	__atomic_store_n(&w->cpu, cpu, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -237,6 +238,7 @@ void dp_port_detach(struct dp *dp, struct dp_port *port)
 
 static void port_free_cb(struct rcu_head *head)
 {
+	rcu_tsan_after_gp();
 	free(container_of(head, struct dp_port, rcu));
 }
 
@@ -365,6 +367,7 @@ void dp_vq_set_ready(struct dp *dp, struct dp_port *port, unsigned int idx)
 
 static void plist_free_cb(struct rcu_head *head)
 {
+	rcu_tsan_after_gp();
 	free(container_of(head, struct dp_poll_list, rcu));
 }
 

@@ -134,7 +134,7 @@ struct dp_port {
 	uint32_t max_frame;              /* Ethernet frame without FCS */
 	uint32_t rx_ready_mask;          /* bit q: RX ring of queue pair q is ready */
 	bool broken;                     /* set by a worker that found the guest's rings corrupt */
-	uint64_t learn_mac_cache;        /* worker-local: last source MAC learned */
+	uint64_t learn_mac_cache;        /* workers draining its TX rings: last source MAC learned */
 	uint64_t learn_time_cache;
 	uint8_t steer[STEER_BUCKETS];    /* flow-hash bucket -> RX queue pair (balancer writes) */
 	uint32_t steer_seen[STEER_BUCKETS]; /* dp->tick when a frame last used the bucket */

@@ -220,7 +220,7 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 	return 0;
 
 rollback:
-	vr->last_avail_idx = saved_avail;
+	__atomic_store_n(&vr->last_avail_idx, saved_avail, __ATOMIC_RELAXED);
 	vr->last_used_idx = saved_used;
 	*avail = saved_count;
 	return r;
@@ -520,11 +520,16 @@ static void classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src, s
 	}
 	dmac = fdb_mac_from_bytes(p->head);
 	smac = fdb_mac_from_bytes(p->head + 6);
+	/*
+	 * The cache is per port, and the TX rings of a multi-queue port are drained by several
+	 * workers at once: relaxed atomics (a stale pair only costs one more fdb_learn_rcu()).
+	 */
 	if (!(p->head[6] & 1) &&
-	    (smac != src->learn_mac_cache || now_s != src->learn_time_cache)) {
+	    (smac != __atomic_load_n(&src->learn_mac_cache, __ATOMIC_RELAXED) ||
+	     now_s != __atomic_load_n(&src->learn_time_cache, __ATOMIC_RELAXED))) {
 		fdb_learn_rcu(dp->fdb, smac, src, now_s);
-		src->learn_mac_cache = smac;
-		src->learn_time_cache = now_s;
+		__atomic_store_n(&src->learn_mac_cache, smac, __ATOMIC_RELAXED);
+		__atomic_store_n(&src->learn_time_cache, now_s, __ATOMIC_RELAXED);
 	}
 	p->drop = DP_DROP__MAX;
 	if (__atomic_load_n(&dp->lb_active, __ATOMIC_RELAXED) && lb_classify(dp, s, src, p, now_s))
@@ -663,7 +668,8 @@ void dp_switch_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *src, s
 }
 
 /**
- * dp_drain_tx() - forward up to one burst from a guest's TX ring.
+ * dp_drain_tx() - forward up to one burst from a guest's TX ring: DP_BURST chains or
+ * DP_BURST_BYTES bytes, whichever comes first, so no guest can hold a worker for long.
  * Context: the worker that owns @txq, RCU read side. Return: frames taken from the ring.
  */
 unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *src,
@@ -673,6 +679,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 	struct vring *vr = &txq->ring;
 	int avail = vring_avail_pending(vr);
 	unsigned int n, taken = 0;
+	uint64_t budget = 0;
 
 	if (avail <= 0) {
 		if (avail < 0)
@@ -683,10 +690,11 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 	if (unlikely(txq->discard))
 		return discard_tx(dp, s, src, txq, vq_index, n);
 	/*
-	 * Map the whole burst and prefetch each frame's start before classifying any: the header
-	 * reads of later frames then overlap instead of stalling one after the other.
+	 * Map the whole burst, bounded in chains (n) and in bytes (DP_BURST_BYTES), and prefetch
+	 * each frame's start before classifying any: the header reads of later frames then
+	 * overlap instead of stalling one after the other.
 	 */
-	for (; taken < n; taken++) {
+	while (taken < n && budget < DP_BURST_BYTES) {
 		struct dp_pkt *p = &s->pkts[taken];
 		int r = vring_pop(vr, mem, false, &s->tx[taken]);
 
@@ -698,11 +706,14 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			}
 			p->dest = DEST_NONE;
 			p->drop = DP_DROP_MALFORMED;
-			continue;
+		} else {
+			__builtin_prefetch(s->tx[taken].seg[0].hva);
+			__builtin_prefetch(s->tx[taken].seg[0].hva + 64);
 		}
-		__builtin_prefetch(s->tx[taken].seg[0].hva);
-		__builtin_prefetch(s->tx[taken].seg[0].hva + 64);
+		budget += s->tx[taken].len;
+		taken++;
 	}
+	n = taken;
 	dp_switch_burst(dp, s, src, txq, n, now_s);
 	for (unsigned int i = 0; i < n; i++)
 		vring_used_put(vr, s->tx[i].head, 0);

@@ -117,14 +117,15 @@ static void sleep_until_kick(struct dp_worker *w, int timeout_ms)
 
 static void pin(struct dp_worker *w)
 {
+	int cpu = __atomic_load_n(&w->cpu, __ATOMIC_RELAXED);   /* dp_worker_pin() may move it */
 	cpu_set_t set;
 
-	if (w->cpu < 0)
+	if (cpu < 0)
 		return;
 	CPU_ZERO(&set);
-	CPU_SET(w->cpu, &set);
+	CPU_SET(cpu, &set);
 	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
-		log_warn("worker %u: cannot pin to CPU %d", w->id, w->cpu);
+		log_warn("worker %u: cannot pin to CPU %d", w->id, cpu);
 }
 
 /**
@@ -150,12 +151,13 @@ void *dp_worker_main(void *opaque)
 
 		rcu_quiescent_state();
 		pl = rcu_dereference(w->plist);
-		w->stats.loops++;
+		/* Read by the control thread (`workers`): a relaxed store, no locked add. */
+		__atomic_store_n(&w->stats.loops, w->stats.loops + 1, __ATOMIC_RELAXED);
 		work = pl ? poll_once(w, pl, now / 1000000000ull) : 0;
 		if (w->scratch->npending)
 			dp_flush_irqs(w->dp, w->scratch, now, false);
 		if (work) {
-			w->stats.busy_loops++;
+			__atomic_store_n(&w->stats.busy_loops, w->stats.busy_loops + 1, __ATOMIC_RELAXED);
 			idle_since = 0;
 			continue;
 		}

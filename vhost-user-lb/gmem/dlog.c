@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "gmem/dlog.h"
+#include "gmem/guard.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,6 +50,8 @@ int dlog_map(const struct vu_log *desc, int fd, struct dlog **ret, char *why, si
 	l->mmap_len = (size_t)end;
 	l->bits = (uint8_t *)base + desc->mmap_offset;
 	l->size = desc->mmap_size;
+	l->shrink_sealed = gmem_fd_shrink_sealed(fd);
+	l->guard = -1;
 	close(fd);
 	*ret = l;
 	return 0;
@@ -58,6 +61,7 @@ void dlog_free(struct dlog *l)
 {
 	if (!l)
 		return;
+	gmem_guard_remove(l->guard);
 	(void)munmap(l->mmap_base, l->mmap_len);
 	free(l);
 }

@@ -22,6 +22,8 @@ struct dlog {
 	void *mmap_base;
 	size_t mmap_len;
 	uint64_t out_of_range; /* writes past the bitmap's end (logged nowhere: a frontend bug) */
+	bool shrink_sealed;   /* the log's file has F_SEAL_SHRINK */
+	int guard;            /* SIGBUS guard slot when it has not (gmem/guard.h), or -1 */
 };
 
 int dlog_map(const struct vu_log *desc, int fd, struct dlog **ret, char *why, size_t why_len);

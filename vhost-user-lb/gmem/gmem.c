@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "core/util.h"
+#include "gmem/guard.h"
 
 #define WHY(...) snprintf(why, why_len, __VA_ARGS__)
 
@@ -73,12 +74,44 @@ int gmem_region_map(const struct vu_mem_region *desc, int fd, struct gmem_region
 		.mmap_base = base,
 		.mmap_len = (size_t)map_len,
 		.fd = fd,
+		.shrink_sealed = gmem_fd_shrink_sealed(fd),
+		.guard = -1,
 	};
 	return 0;
 }
 
+/**
+ * gmem_region_guard() - protect a mapped region from its file being cut under us.
+ * @broken: what the SIGBUS guard sets when it recovers a fault in this region (the port's
+ * broken flag).
+ *
+ * The size check in gmem_region_map() only holds at map time: a frontend that did not seal
+ * its file (F_SEAL_SHRINK) can ftruncate() it afterwards, and the next access past the new end
+ * raises SIGBUS. QEMU seals its memfd backends; hugetlbfs files and other frontends' memfds may
+ * not be. Such regions are registered with the guard (gmem/guard.h); sealed ones need nothing.
+ *
+ * Context: control thread, before the region is published.
+ * Return: 0, or -ENOSPC when the guard has no slot left (refuse the region then).
+ */
+int gmem_region_guard(struct gmem_region *r, bool *broken)
+{
+	int slot;
+
+	if (r->shrink_sealed || r->guard >= 0 || !gmem_guard_active())
+		return 0;
+	slot = gmem_guard_add(r->mmap_base, r->mmap_len, broken);
+	if (slot < 0)
+		return slot;
+	r->guard = slot;
+	return 0;
+}
+
+
 void gmem_region_unmap(struct gmem_region *r)
 {
+	/* Unregister before munmap(): the address range may be reused by the next mmap(). */
+	gmem_guard_remove(r->guard);
+	r->guard = -1;
 	if (r->mmap_base)
 		(void)munmap(r->mmap_base, r->mmap_len);
 	if (r->fd >= 0)
@@ -126,10 +159,14 @@ int gmem_table_add(struct gmem_table *t, const struct gmem_region *r, char *why,
 	for (unsigned int i = 0; i < t->nregions; i++) {
 		const struct gmem_region *o = &t->regions[i];
 
-		if (ranges_overlap(o->gpa, o->size, r->gpa, r->size) ||
-		    ranges_overlap(o->qva, o->size, r->qva, r->size)) {
+		if (ranges_overlap(o->gpa, o->size, r->gpa, r->size)) {
 			WHY("region gpa 0x%llx+0x%llx overlaps region %u",
 			    (unsigned long long)r->gpa, (unsigned long long)r->size, i);
+			return -EINVAL;
+		}
+		if (ranges_overlap(o->qva, o->size, r->qva, r->size)) {
+			WHY("region frontend address 0x%llx+0x%llx overlaps region %u",
+			    (unsigned long long)r->qva, (unsigned long long)r->size, i);
 			return -EINVAL;
 		}
 	}
@@ -162,6 +199,14 @@ void gmem_table_free(struct gmem_table *t, bool unmap)
 		for (unsigned int i = 0; i < t->nregions; i++)
 			gmem_region_unmap(&t->regions[i]);
 	free(t);
+}
+
+const struct gmem_region *gmem_table_faulted(const struct gmem_table *t)
+{
+	for (unsigned int i = 0; t && i < t->nregions; i++)
+		if (gmem_guard_faulted(t->regions[i].guard))
+			return &t->regions[i];
+	return NULL;
 }
 
 uint8_t *gmem_qva_to_hva(const struct gmem_table *t, uint64_t qva, uint64_t *len)

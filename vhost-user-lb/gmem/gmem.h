@@ -24,6 +24,8 @@ struct gmem_region {
 	void *mmap_base;
 	size_t mmap_len;
 	int fd;
+	bool shrink_sealed;  /* the file has F_SEAL_SHRINK: it cannot be cut under us */
+	int guard;           /* SIGBUS guard slot (gmem/guard.h) of an unsealed file, or -1 */
 };
 
 struct gmem_table {
@@ -35,6 +37,7 @@ struct gmem_table {
 int gmem_region_map(const struct vu_mem_region *desc, int fd, struct gmem_region *ret, char *why,
 		    size_t why_len);
 void gmem_region_unmap(struct gmem_region *r);
+int gmem_region_guard(struct gmem_region *r, bool *broken);
 
 int gmem_table_new(struct gmem_table **ret);
 int gmem_table_add(struct gmem_table *t, const struct gmem_region *r, char *why, size_t why_len);
@@ -42,6 +45,8 @@ int gmem_table_remove(struct gmem_table *t, const struct vu_mem_region *desc, st
 struct gmem_table *gmem_table_clone(const struct gmem_table *t);
 /* Frees the table; unmaps and closes the regions only when @unmap (a clone shares them). */
 void gmem_table_free(struct gmem_table *t, bool unmap);
+/* A region of @t whose file shrank under us (its pages are gone), or NULL. */
+const struct gmem_region *gmem_table_faulted(const struct gmem_table *t);
 
 /**
  * gmem_gpa_to_hva() - translate a guest-physical address.

@@ -90,6 +90,7 @@ uint32_t lb_flow_update_flags(uint32_t old, uint8_t proto, unsigned int dir, uin
 
 static int fnode_match(struct cds_lfht_node *node, const void *key)
 {
+	rcu_tsan_consume(node);   /* the table hands us a node another thread published */
 	return lb_tuple_eq(&container_of(node, struct lb_fnode, node)->key, key);
 }
 
@@ -134,6 +135,7 @@ static void pool_put(struct lb_flows *f, struct lb_flow *fl)
 
 static void flow_free_rcu(struct rcu_head *head)
 {
+	rcu_tsan_after_gp();
 	struct lb_flow *fl = container_of(head, struct lb_flow, rcu);
 
 	pool_put(fl->owner, fl);
@@ -297,6 +299,8 @@ int lb_flow_create_rcu(struct lb_flows *f, const struct lb_tuple *t, uint64_t ha
 	__atomic_add_fetch(&f->count, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&be->active_flows, 1, __ATOMIC_RELAXED);
 
+	rcu_tsan_publish(&fl->fn[0].node);
+	rcu_tsan_publish(&fl->fn[1].node);
 	node = cds_lfht_add_unique(f->ht, (unsigned long)hash, fnode_match, &fl->fn[0].key,
 				   &fl->fn[0].node);
 	if (node != &fl->fn[0].node) {

@@ -117,6 +117,7 @@ static void table_free(struct lb_table *t)
 
 static void table_free_rcu(struct rcu_head *head)
 {
+	rcu_tsan_after_gp();
 	table_free(container_of(head, struct lb_table, rcu));
 }
 
@@ -178,6 +179,7 @@ static void tab_free(struct lb_vip_tab *tab)
 
 static void tab_free_rcu(struct rcu_head *head)
 {
+	rcu_tsan_after_gp();
 	tab_free(container_of(head, struct lb_vip_tab, rcu));
 }
 
@@ -327,11 +329,13 @@ static void vip_free(struct lb_vip *vip)
 
 static void vip_free_rcu(struct rcu_head *head)
 {
+	rcu_tsan_after_gp();
 	vip_free(container_of(head, struct lb_vip, rcu));
 }
 
 static void be_free_rcu(struct rcu_head *head)
 {
+	rcu_tsan_after_gp();
 	free(container_of(head, struct lb_backend, rcu));
 }
 

@@ -9,10 +9,14 @@
  */
 #include "session/session.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
+#include "gmem/guard.h"
 
 typedef int (*handler_fn)(struct session *s, struct vu_msg *msg, bool *reply);
 
@@ -116,6 +120,7 @@ static int h_get_features(struct session *s, struct vu_msg *msg, bool *reply)
 
 static void dlog_free_cb(struct rcu_head *head)
 {
+	rcu_tsan_after_gp();
 	dlog_free(container_of(head, struct dlog, rcu));
 }
 
@@ -151,6 +156,18 @@ static int h_set_log_base(struct session *s, struct vu_msg *msg, bool *reply)
 		return r;
 	}
 	msg->fds[0] = -1;
+	/* Workers write the bitmap: a frontend cutting its file must not take them down. */
+	if (!l->shrink_sealed && gmem_guard_active()) {
+		l->guard = gmem_guard_add(l->mmap_base, l->mmap_len, &s->port->broken);
+		if (l->guard < 0) {
+			r = l->guard;
+			l->guard = -1;
+			dlog_free(l);
+			slog(LOG_LVL_ERROR, s, "SET_LOG_BASE: log not sealed against shrinking and no "
+			     "SIGBUS guard slot left");
+			return r;
+		}
+	}
 	set_log(s, l);
 	slog(LOG_LVL_INFO, s, "dirty log: %llu bytes (covers %llu MiB of guest memory)",
 	     (unsigned long long)l->size, (unsigned long long)(l->size * 8 * 4096 >> 20));
@@ -273,6 +290,29 @@ static int swap_mem(struct session *s, struct gmem_table *next, bool unmap_old)
 	return refresh_all(s);
 }
 
+/*
+ * A region whose file the frontend could still shrink gets the SIGBUS guard, so a later
+ * ftruncate() breaks this port only (gmem_region_guard()).
+ */
+static int guard_region(struct session *s, struct gmem_region *reg, char *why, size_t why_len)
+{
+	int r = gmem_region_guard(reg, &s->port->broken);
+
+	if (r)
+		snprintf(why, why_len, "file not sealed against shrinking (F_SEAL_SHRINK) and no "
+			 "SIGBUS guard slot left: %s", strerror(-r));
+	return r;
+}
+
+static unsigned int count_unsealed(const struct gmem_table *t)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < t->nregions; i++)
+		n += !t->regions[i].shrink_sealed;
+	return n;
+}
+
 static int h_set_mem_table(struct session *s, struct vu_msg *msg, bool *reply)
 {
 	const struct vu_mem_table *mt = &msg->payload.mem;
@@ -290,7 +330,9 @@ static int h_set_mem_table(struct session *s, struct vu_msg *msg, bool *reply)
 		r = gmem_region_map(&mt->regions[i], msg->fds[i], &reg, why, sizeof(why));
 		if (r == 0) {
 			msg->fds[i] = -1;   /* the region owns it now */
-			r = gmem_table_add(t, &reg, why, sizeof(why));
+			r = guard_region(s, &reg, why, sizeof(why));
+			if (r == 0)
+				r = gmem_table_add(t, &reg, why, sizeof(why));
 			if (r)
 				gmem_region_unmap(&reg);
 		}
@@ -300,7 +342,8 @@ static int h_set_mem_table(struct session *s, struct vu_msg *msg, bool *reply)
 			return r;
 		}
 	}
-	slog(LOG_LVL_INFO, s, "memory table: %u regions", t->nregions);
+	slog(LOG_LVL_INFO, s, "memory table: %u regions (%u not sealed against shrinking: "
+	     "SIGBUS-guarded)", t->nregions, count_unsealed(t));
 	return swap_mem(s, t, true);
 }
 
@@ -327,7 +370,9 @@ static int h_add_mem_reg(struct session *s, struct vu_msg *msg, bool *reply)
 	r = gmem_region_map(&msg->payload.mem_single.region, msg->fds[0], &reg, why, sizeof(why));
 	if (r == 0) {
 		msg->fds[0] = -1;
-		r = gmem_table_add(t, &reg, why, sizeof(why));
+		r = guard_region(s, &reg, why, sizeof(why));
+		if (r == 0)
+			r = gmem_table_add(t, &reg, why, sizeof(why));
 		if (r)
 			gmem_region_unmap(&reg);
 	}
@@ -433,17 +478,48 @@ static int h_get_vring_base(struct session *s, struct vu_msg *msg, bool *reply)
 	return 0;
 }
 
-static int take_vring_fd(struct session *s, struct vu_msg *msg, int *slot)
+/*
+ * Kick, call and error fds must be eventfds (vhost-user spec, "Communication"). Anything else
+ * is refused: a pipe, socket or FIFO handed over as a call fd would block the worker that
+ * interrupts the guest once nobody reads it, and every port that worker serves would stop.
+ * An eventfd is an anonymous inode (no file type in st_mode) that /proc names
+ * "anon_inode:[eventfd]"; when /proc is not mounted the file-type check alone still keeps out
+ * everything a write can block on for long.
+ */
+static int check_eventfd(struct session *s, unsigned int idx, int fd, const char *what)
+{
+	char path[64], name[32];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != 0)
+		goto refuse;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, name, sizeof(name) - 1);
+	if (n >= 0) {
+		name[n] = '\0';
+		if (strcmp(name, "anon_inode:[eventfd]") != 0)
+			goto refuse;
+	}
+	return 0;
+refuse:
+	slog(LOG_LVL_ERROR, s, "vq=%u: %s fd is not an eventfd", idx, what);
+	return -EINVAL;
+}
+
+static int take_vring_fd(struct session *s, struct vu_msg *msg, int *slot, const char *what)
 {
 	unsigned int idx = msg->payload.u64 & VHOST_USER_VRING_IDX_MASK;
 
+	if (msg->nfds && check_eventfd(s, idx, msg->fds[0], what))
+		return -EINVAL;
 	dp_vq_quiesce(s->dp, s->port, idx);
 	close_fd(slot);
 	if (msg->nfds) {
 		*slot = msg->fds[0];
 		msg->fds[0] = -1;
 	}
-	return (int)idx;
+	return 0;
 }
 
 static int h_set_vring_kick(struct session *s, struct vu_msg *msg, bool *reply)
@@ -451,7 +527,8 @@ static int h_set_vring_kick(struct session *s, struct vu_msg *msg, bool *reply)
 	unsigned int idx = msg->payload.u64 & VHOST_USER_VRING_IDX_MASK;
 
 	(void)reply;
-	take_vring_fd(s, msg, &s->port->vq[idx].kick_fd);
+	if (take_vring_fd(s, msg, &s->port->vq[idx].kick_fd, "kick"))
+		return -EINVAL;
 	s->port->vq[idx].kicked = true;
 	return vq_refresh(s, idx);
 }
@@ -461,7 +538,23 @@ static int h_set_vring_call(struct session *s, struct vu_msg *msg, bool *reply)
 	unsigned int idx = msg->payload.u64 & VHOST_USER_VRING_IDX_MASK;
 
 	(void)reply;
-	take_vring_fd(s, msg, &s->port->vq[idx].call_fd);
+	if (take_vring_fd(s, msg, &s->port->vq[idx].call_fd, "call"))
+		return -EINVAL;
+	/*
+	 * Workers write interrupts into it: with a full counter (a frontend that stops reading
+	 * and filled it) a blocking write would sleep for ever in a worker. Non-blocking, such a
+	 * write fails with EAGAIN, and the guest has an interrupt pending anyway. QEMU creates its
+	 * eventfds non-blocking already; the flag is shared with the frontend's copy.
+	 */
+	if (s->port->vq[idx].call_fd >= 0) {
+		int fl = fcntl(s->port->vq[idx].call_fd, F_GETFL);
+
+		if (fl < 0 || fcntl(s->port->vq[idx].call_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			slog(LOG_LVL_ERROR, s, "vq=%u: call fd: cannot make it non-blocking: %s", idx,
+			     strerror(errno));
+			return -EINVAL;
+		}
+	}
 	return vq_refresh(s, idx);
 }
 
@@ -470,7 +563,8 @@ static int h_set_vring_err(struct session *s, struct vu_msg *msg, bool *reply)
 	unsigned int idx = msg->payload.u64 & VHOST_USER_VRING_IDX_MASK;
 
 	(void)reply;
-	take_vring_fd(s, msg, &s->port->vq[idx].err_fd);
+	if (take_vring_fd(s, msg, &s->port->vq[idx].err_fd, "error"))
+		return -EINVAL;
 	return vq_refresh(s, idx);
 }
 
@@ -596,6 +690,16 @@ static const handler_fn handlers[VHOST_USER_REQUEST_MAX] = {
 	[VHOST_USER_SET_CONFIG] = h_unsupported,
 };
 
+/*
+ * Replies are sent without blocking (the control thread serves every port): a frontend that
+ * asks for replies and never reads them fills its socket, and loses its connection.
+ */
+static void log_reply_failed(struct session *s, uint32_t req, int err)
+{
+	slog(LOG_LVL_ERROR, s, "cannot reply to %s: %s%s", vu_msg_name(req), strerror(-err),
+	     err == -EAGAIN ? " (the frontend does not read its replies)" : "");
+}
+
 static int dispatch(struct session *s, struct vu_msg *msg)
 {
 	uint32_t req = msg->hdr.request;
@@ -614,15 +718,21 @@ static int dispatch(struct session *s, struct vu_msg *msg)
 	r = handlers[req] ? handlers[req](s, msg, &reply) : -ENOTSUP;
 	if (r == -ENOTSUP)
 		slog(LOG_LVL_WARN, s, "%s is not supported", vu_msg_name(req));
-	if (reply && r == 0)
-		return vu_msg_send_reply(s->sock, msg, msg->hdr.size);
+	if (reply && r == 0) {
+		r = vu_msg_send_reply(s->sock, msg, msg->hdr.size);
+		if (r)
+			log_reply_failed(s, req, r);
+		return r;
+	}
 	if (need_ack) {
 		int sr;
 
 		msg->payload.u64 = r ? 1 : 0;
 		sr = vu_msg_send_reply(s->sock, msg, 8);
-		if (sr)
+		if (sr) {
+			log_reply_failed(s, req, sr);
 			return sr;
+		}
 	}
 	return r == -ENOTSUP ? 0 : r;
 }

@@ -14,6 +14,7 @@ static unsigned long mac_hash(uint64_t mac)
 
 static int mac_match(struct cds_lfht_node *node, const void *key)
 {
+	rcu_tsan_consume(node);   /* the table hands us a node another thread published */
 	return container_of(node, struct fdb_entry, node)->mac == *(const uint64_t *)key;
 }
 
@@ -35,6 +36,7 @@ int fdb_new(uint32_t max_entries, struct fdb **ret)
 
 static void entry_free_rcu(struct rcu_head *head)
 {
+	rcu_tsan_after_gp();
 	free(container_of(head, struct fdb_entry, rcu));
 }
 
@@ -101,6 +103,7 @@ void fdb_learn_rcu(struct fdb *fdb, uint64_t mac, struct dp_port *port, uint64_t
 	e->mac = mac;
 	e->port = port;
 	e->seen_s = now_s;
+	rcu_tsan_publish(&e->node);
 	/* Two workers may learn the same MAC at once: the loser frees its copy. */
 	if (cds_lfht_add_unique(fdb->ht, hash, mac_match, &mac, &e->node) != &e->node) {
 		__atomic_sub_fetch(&fdb->count, 1, __ATOMIC_RELAXED);
@@ -116,6 +119,7 @@ static unsigned int remove_if(struct fdb *fdb, bool (*pred)(const struct fdb_ent
 	unsigned int n = 0;
 
 	cds_lfht_for_each_entry(fdb->ht, &iter, e, node) {
+		rcu_tsan_consume(&e->node);
 		if (!pred(e, arg))
 			continue;
 		if (cds_lfht_del(fdb->ht, &e->node) == 0) {
@@ -165,6 +169,8 @@ void fdb_foreach_rcu(struct fdb *fdb, fdb_visit_fn fn, void *opaque)
 	struct cds_lfht_iter iter;
 	struct fdb_entry *e;
 
-	cds_lfht_for_each_entry(fdb->ht, &iter, e, node)
+	cds_lfht_for_each_entry(fdb->ht, &iter, e, node) {
+		rcu_tsan_consume(&e->node);
 		fn(e, opaque);
+	}
 }

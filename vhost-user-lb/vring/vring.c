@@ -108,12 +108,28 @@ static int map_buffer(struct vring *vr, const struct gmem_table *mem, uint64_t g
 	return 0;
 }
 
+/*
+ * A chain with more segments than we map is still walked to its end, without mapping the
+ * rest: a loop must come out as -ELOOP (the ring is corrupt: stop the device), not as
+ * -EMSGSIZE (a legal chain too long for us: drop that one frame), or a guest could loop its
+ * RX ring's first chain and have every frame to it dropped without the port ever breaking.
+ */
+static int seg_result(int r, bool *too_long)
+{
+	if (r == -EMSGSIZE) {
+		*too_long = true;
+		return 0;
+	}
+	return r;
+}
+
 static int walk_indirect(struct vring *vr, const struct gmem_table *mem, const struct vring_desc *d,
 			 bool device_writes, struct vring_chain *out)
 {
 	uint64_t len = d->len;
 	const struct vring_desc *table;
 	uint32_t count, i = 0, seen = 0;
+	bool too_long = false;
 	int r;
 
 	if (!vr->indirect || (d->flags & VRING_DESC_F_NEXT) || d->len == 0 || (d->len & 15))
@@ -134,11 +150,11 @@ static int walk_indirect(struct vring *vr, const struct gmem_table *mem, const s
 			return -EINVAL;
 		if (!!(ld.flags & VRING_DESC_F_WRITE) != device_writes)
 			return -EINVAL;
-		r = map_buffer(vr, mem, ld.addr, ld.len, out);
+		r = seg_result(map_buffer(vr, mem, ld.addr, ld.len, out), &too_long);
 		if (r)
 			return r;
 		if (!(ld.flags & VRING_DESC_F_NEXT))
-			return 0;
+			return too_long ? -EMSGSIZE : 0;
 		if (ld.next >= count)
 			return -EINVAL;
 		i = ld.next;
@@ -161,6 +177,7 @@ int vring_pop(struct vring *vr, const struct gmem_table *mem, bool device_writes
 					 __ATOMIC_RELAXED);
 	uint16_t i = head;
 	uint32_t seen = 0;
+	bool too_long = false;
 	int r;
 
 	out->nsegs = 0;
@@ -168,7 +185,8 @@ int vring_pop(struct vring *vr, const struct gmem_table *mem, bool device_writes
 	out->head = head;
 	if (head >= vr->num)
 		return -EINVAL;
-	vr->last_avail_idx++;
+	/* Atomic only for readers on other threads (vring_avail_pending_peek()). */
+	__atomic_store_n(&vr->last_avail_idx, (uint16_t)(vr->last_avail_idx + 1), __ATOMIC_RELAXED);
 	for (;;) {
 		struct vring_desc ld;
 
@@ -184,11 +202,11 @@ int vring_pop(struct vring *vr, const struct gmem_table *mem, bool device_writes
 		}
 		if (!!(ld.flags & VRING_DESC_F_WRITE) != device_writes)
 			return -EINVAL;
-		r = map_buffer(vr, mem, ld.addr, ld.len, out);
+		r = seg_result(map_buffer(vr, mem, ld.addr, ld.len, out), &too_long);
 		if (r)
 			return r;
 		if (!(ld.flags & VRING_DESC_F_NEXT))
-			return 0;
+			return too_long ? -EMSGSIZE : 0;
 		if (ld.next >= vr->num)
 			return -EINVAL;
 		i = ld.next;

@@ -101,6 +101,19 @@ static inline int vring_avail_pending(const struct vring *vr)
 	return n > vr->num ? -EINVAL : n;
 }
 
+/**
+ * vring_avail_pending_peek() - vring_avail_pending() from a thread that does not drain the
+ * ring (the balancer, statistics): an estimate, since the draining thread moves on meanwhile.
+ * Context: any thread, while the ring is ready (its memory is mapped).
+ */
+static inline int vring_avail_pending_peek(const struct vring *vr)
+{
+	uint16_t idx = __atomic_load_n(&vr->avail->idx, __ATOMIC_ACQUIRE);
+	uint16_t n = (uint16_t)(idx - __atomic_load_n(&vr->last_avail_idx, __ATOMIC_RELAXED));
+
+	return n > vr->num ? -EINVAL : n;
+}
+
 int vring_pop(struct vring *vr, const struct gmem_table *mem, bool device_writes,
 	      struct vring_chain *out);
 
