@@ -449,6 +449,7 @@ static struct json_object *cmd_reload(struct daemon *d, struct json_object *req)
 static const struct {
 	const char *name;
 	struct json_object *(*fn)(struct daemon *d, struct json_object *req);
+	bool needs_lb;    /* the service load balancer: absent in a daemon without it (fuzz_ctl) */
 } commands[] = {
 	{ "status", cmd_status },
 	{ "port-add", cmd_port_add },
@@ -460,12 +461,12 @@ static const struct {
 	{ "placement", cmd_placement },
 	{ "reload", cmd_reload },
 	{ "vms", cmd_vms },
-	{ "vip-add", ctl_cmd_vip_add },
-	{ "vip-del", ctl_cmd_vip_del },
-	{ "vip-backend-add", ctl_cmd_vip_backend_add },
-	{ "vip-backend-del", ctl_cmd_vip_backend_del },
-	{ "vip-weight", ctl_cmd_vip_weight },
-	{ "vip-show", ctl_cmd_vip_show },
+	{ "vip-add", ctl_cmd_vip_add, true },
+	{ "vip-del", ctl_cmd_vip_del, true },
+	{ "vip-backend-add", ctl_cmd_vip_backend_add, true },
+	{ "vip-backend-del", ctl_cmd_vip_backend_del, true },
+	{ "vip-weight", ctl_cmd_vip_weight, true },
+	{ "vip-show", ctl_cmd_vip_show, true },
 	{ "vf-list", ctl_cmd_vf_list },
 	{ "vf-assign", ctl_cmd_vf_assign },
 	{ "vf-release", ctl_cmd_vf_release },
@@ -498,7 +499,9 @@ struct json_object *ctl_handle_request(struct daemon *d, const char *line, size_
 	reply = NULL;
 	for (size_t i = 0; cmd && i < ARRAY_SIZE(commands); i++)
 		if (strcmp(cmd, commands[i].name) == 0)
-			reply = commands[i].fn(d, req);
+			reply = commands[i].needs_lb && !d->lb
+					? ctl_error_reply("the service load balancer is not running")
+					: commands[i].fn(d, req);
 	if (!reply)
 		reply = cmd ? ctl_error_reply("unknown command '%s'", cmd) : ctl_error_reply("no \"cmd\"");
 	json_object_put(req);

@@ -706,9 +706,12 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 			}
 			p->dest = DEST_NONE;
 			p->drop = DP_DROP_MALFORMED;
-		} else {
-			__builtin_prefetch(s->tx[taken].seg[0].hva);
-			__builtin_prefetch(s->tx[taken].seg[0].hva + 64);
+		} else if (likely(s->tx[taken].nsegs)) {
+			const struct vring_seg *first = &s->tx[taken].seg[0];
+
+			__builtin_prefetch(first->hva);
+			if (first->len > 64)
+				__builtin_prefetch(first->hva + 64);
 		}
 		budget += s->tx[taken].len;
 		taken++;
