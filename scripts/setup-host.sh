@@ -34,7 +34,7 @@ BUILD_PKGS="meson ninja-build gcc clang llvm pkg-config liburcu-dev libjson-c-de
 TEST_PKGS="busybox-static linux-image-amd64 linux-headers-amd64 iperf3 ethtool cpio gzip xz-utils
 	zstd kmod dpdk dpdk-dev librte-net-vhost23 librte-net-virtio23 librte-net-null23
 	librte-mempool-ring23 python3 python3-prometheus-client iproute2 procps psmisc util-linux
-	netcat-openbsd man-db binutils"
+	netcat-openbsd man-db binutils jq"
 # libvirt-dev comes from backports too: installed from bookworm it pulls libvirt0 9.0, which the
 # backports daemon then replaces, and the headers must match the library the module links.
 BACKPORTS_PKGS="qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev"

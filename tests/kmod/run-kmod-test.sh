@@ -2,19 +2,22 @@
 # run-kmod-test.sh - build vulb.ko against Debian's kernel headers, check its
 # symbols, build the guest programs, and run tests/kmod/guest/kmodtest.sh in a
 # QEMU TCG guest that boots Debian's own kernel (q35, intel-iommu with
-# interrupt remapping, an igb SR-IOV PF, a 4-queue virtio-net).  Passes only
-# when the guest prints its PASS marker.
+# interrupt remapping, an igb SR-IOV PF, a 4-queue virtio-net).  The guest also
+# runs the daemon and vhost-user-lbctl from the build directory (with their
+# shared libraries) for the `vf` commands, without and then with the module.
+# Passes only when the guest prints its PASS marker.
 #
 #   env: VHOST_LB_SRCDIR, VHOST_LB_BUILDDIR (set by meson), CI=true (a missing
 #        prerequisite fails instead of skipping), PHASES (kmod,lib-fallback,
-#        lib-kmod), TIMEOUT (s, default 300), SMP (2), KEEP_LOG=1
+#        lib-kmod,daemon-fallback,daemon-kmod), TIMEOUT (s, default 300), SMP (2)
 # The vmlinux, the module, the programs and the initramfs are cached under
 # $VHOST_LB_BUILDDIR/kmod-test and rebuilt only when an input changes.
 set -euo pipefail
 
 SRC=${VHOST_LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 B=${VHOST_LB_BUILDDIR:-$SRC/build}/kmod-test
-PHASES=${PHASES:-kmod,lib-fallback,lib-kmod}
+PHASES=${PHASES:-kmod,lib-fallback,lib-kmod,daemon-fallback,daemon-kmod}
+BUILD=${VHOST_LB_BUILDDIR:-$SRC/build}
 TIMEOUT=${TIMEOUT:-300}
 SMP=${SMP:-2}
 MARK='==VULBKMOD== RESULT='
@@ -37,12 +40,17 @@ MODDIR=/lib/modules/$KVER
 for f in "$KDIR/Module.symvers" "/boot/vmlinuz-$KVER" "$MODDIR/modules.dep" /bin/busybox; do
 	[ -e "$f" ] || skip "$f missing (linux-image-amd64, linux-headers-amd64, busybox-static)"
 done
-for p in qemu-system-x86_64 gcc make flock unshare cpio gzip xz timeout nm modinfo; do
+for p in qemu-system-x86_64 gcc make flock unshare cpio gzip xz timeout nm modinfo jq; do
 	command -v $p >/dev/null || skip "$p not found"
 done
 qemu-system-x86_64 -device help 2>/dev/null | grep -q '"igb"' || skip "QEMU without -device igb (need QEMU >= 8)"
 [ -e /usr/include/libmnl/libmnl.h ] || skip "libmnl-dev missing"
 [ "$(id -u)" = 0 ] || skip "needs root (taps inside unshare -n)"
+if [[ $PHASES == *daemon* ]]; then
+	for f in vhost-user-lb vhost-user-lbctl; do
+		[ -x "$BUILD/vhost-user-lb/$f" ] || skip "$BUILD/vhost-user-lb/$f not built"
+	done
+fi
 unshare -n true 2>/dev/null || skip "unshare -n not permitted"
 
 mkdir -p "$B"
@@ -117,7 +125,9 @@ if [ ! -s "$VMLINUX" ]; then
 	mv "$VMLINUX.tmp" "$VMLINUX"
 fi
 IMG=$B/initramfs.cpio.gz
-key=$(cat "$KO" "$B"/vulb[k-]* "$SRC/tests/kmod/guest/"* \
+DAEMONS=()
+[[ $PHASES != *daemon* ]] || DAEMONS=("$BUILD/vhost-user-lb/vhost-user-lb" "$BUILD/vhost-user-lb/vhost-user-lbctl")
+key=$(cat "$KO" "$B"/vulb[k-]* "${DAEMONS[@]}" "$SRC/tests/kmod/guest/"* \
 	"$SRC/tests/kmod/run-kmod-test.sh" /bin/busybox | sha256sum | cut -d' ' -f1)
 if [ ! -s "$IMG" ] || [ "$(cat "$B/initramfs.key" 2>/dev/null)" != "$key" ]; then
 	R=$B/root
@@ -135,6 +145,10 @@ if [ ! -s "$IMG" ] || [ "$(cat "$B/initramfs.key" 2>/dev/null)" != "$key" ]; the
 	copy_dyn "$(command -v ip)" /sbin/ip
 	copy_dyn "$(command -v lspci)" /usr/bin/lspci
 	[ ! -e "$B/vulb-sriov-test" ] || copy_dyn "$B/vulb-sriov-test" /bin/vulb-sriov-test
+	# The daemon as built, with its shared libraries (libvirt's bring most of the size; VM
+	# discovery is off in the guest, but the dynamic linker wants them all).
+	for f in "${DAEMONS[@]}"; do copy_dyn "$f" "/usr/bin/${f##*/}"; done
+	[ ${#DAEMONS[@]} = 0 ] || copy_dyn "$(command -v jq)" /usr/bin/jq
 	install -m755 "$B/vulbk" "$R/bin/vulbk"
 	install -m644 "$KO" "$R/lib/modules/extra/vulb.ko"
 	echo 'nobody:x:65534:65534:nobody:/:/bin/false' >"$R/etc/passwd"

@@ -119,5 +119,46 @@ int main(void)
 	CHECK(load("[port up0]\ntype = tun\n", &c, why, sizeof(why)) == -EINVAL && strstr(why, ":2: type"),
 	      "type = tun is refused: %s", why);
 	config_free(&c);
+	CHECK(load("[vm a]\nvf-min-rate = -5\n", &c, why, sizeof(why)) == -EINVAL && strstr(why, ":2: vf-min-rate"),
+	      "a negative rate is refused with its line and key: %s", why);
+	config_free(&c);
+	CHECK(load("[vm a]\nvf-max-rate = 1000001\n", &c, why, sizeof(why)) == -EINVAL,
+	      "a rate above 1 Tbit/s is refused: %s", why);
+	config_free(&c);
+	CHECK(load("[vm a]\nvf-min-rate = 500\nvf-max-rate = 400\n", &c, why, sizeof(why)) == -EINVAL &&
+	      strstr(why, ":3:") && strstr(why, "above"), "min above max is refused (max second): %s", why);
+	config_free(&c);
+	CHECK(load("[vm a]\nvf-max-rate = 400\n\nvf-min-rate = 500\n", &c, why, sizeof(why)) == -EINVAL &&
+	      strstr(why, ":4:"), "min above max is refused (min second): %s", why);
+	config_free(&c);
+	CHECK(load("[vm a]\nvf-min-rate = 500\nvf-max-rate = 0\n[vm b]\nvf-max-rate = 50\n", &c, why,
+		   sizeof(why)) == 0 && c.nvms == 2 && c.vms[0].vf_min_mbps == 500 && c.vms[0].vf_max_mbps == 0 &&
+	      c.vms[1].vf_min_mbps == 0 && c.vms[1].vf_max_mbps == 50,
+	      "max 0 means no maximum; a key left out is 0: %s", why);
+	config_free(&c);
+	CHECK(load("[vm a]\nvf-min-rate = 1\n[vm a]\nvf-min-rate = 2\n", &c, why, sizeof(why)) == -EINVAL &&
+	      strstr(why, ":3:"), "a second [vm] section for one VM is refused: %s", why);
+	config_free(&c);
+	CHECK(load("[vm a]\nvf-rate = 1\n", &c, why, sizeof(why)) == -EINVAL && strstr(why, "vf-rate"),
+	      "an unknown [vm] key is refused: %s", why);
+	config_free(&c);
+
+	/* The table `vf assign` reads, replaced whole on reload. */
+	{
+		struct config_vm a[2] = { { "vmA", 300, 0 }, { "vmB", 200, 400 } };
+		const struct config_vm *f;
+
+		config_vms_set(a, 2);
+		a[0].vf_min_mbps = 1;	/* the table is a copy */
+		f = config_vm_find("vmA");
+		CHECK(f && f->vf_min_mbps == 300 && config_vm_find("vmB")->vf_max_mbps == 400 &&
+		      !config_vm_find("vmC"), "config_vm_find() finds the sections set, by copy");
+		a[0].vf_min_mbps = 400;
+		config_vms_set(a, 1);
+		CHECK(config_vm_find("vmA")->vf_min_mbps == 400 && !config_vm_find("vmB"),
+		      "a reload's sections replace the old ones");
+		config_vms_set(NULL, 0);
+		CHECK(!config_vm_find("vmA"), "no sections: nothing found");
+	}
 	return check_done();
 }

@@ -40,6 +40,7 @@ static void usage(FILE *out)
 		"  vip show                                     services, backends, flows, counters\n"
 		"  vf list [PF]                                 SR-IOV VFs: IOMMU group, owner, rates\n"
 		"  vf assign PF VF VM [--min MBPS] [--max MBPS] give a VF to a VM, with its rate guarantee\n"
+		"                                               (no rates given: the VM's [vm] section's)\n"
 		"  vf release PF VF\n"
 		"  vf rate PF VF [--min MBPS] [--max MBPS]\n"
 		"  vf irq DEV [VECTOR CPULIST]                  a NIC's queue IRQs; or set one's affinity\n\n"
@@ -325,19 +326,78 @@ static int cmd_port(int fd, int argc, char **argv)
 	return rc;
 }
 
+static bool b(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+/* "300", or "-" for 0 (no rate). */
+static const char *mbps(struct json_object *o, const char *key, char buf[16])
+{
+	snprintf(buf, 16, "%llu", (unsigned long long)u(o, key));
+	return strcmp(buf, "0") ? buf : "-";
+}
+
+/* How the rates of a PF's VFs are kept, said once per PF (the rule is in vulb_sriov.h). */
+static void explain_rates(const char *mode, const char *pf, const char *ifname, uint64_t link,
+			  struct json_object *vfs)
+{
+	uint64_t sum = 0, n = 0;
+
+	if (strcmp(mode, "capped") == 0) {
+		for (size_t i = 0; vfs && i < json_object_array_length(vfs); i++) {
+			struct json_object *v = json_object_array_get_idx(vfs, i);
+
+			if (b(v, "assigned_here") && strcmp(s(v, "pf"), pf) == 0) {
+				sum += u(v, "min_mbps");
+				n++;
+			}
+		}
+		printf("rates on %s (%s) capped: its driver has no minimum TX rate, so each VF assigned "
+		       "here is capped at its minimum + (link %llu - sum of minima %llu) / %llu VFs = "
+		       "minimum + %llu Mbit/s, or its own maximum if lower (no cap if that reaches the "
+		       "link)\n", pf, ifname, (unsigned long long)link, (unsigned long long)sum,
+		       (unsigned long long)n, (unsigned long long)(n && link > sum ? (link - sum) / n : 0));
+	} else if (strcmp(mode, "native") == 0) {
+		printf("rates on %s (%s) native: the driver enforces minimum and maximum TX rates\n", pf,
+		       ifname);
+	}
+}
+
 static void print_vfs(struct json_object *reply)
 {
 	struct json_object *vs = arr(reply, "vfs");
+	char b1[16], b2[16], b3[16], b4[16];
 
-	printf("%-13s %-3s %-13s %-10s %-9s %5s %4s %-12s %8s %8s  (via %s)\n", "PF", "VF", "PCI", "IFNAME",
-	       "DRIVER", "GROUP", "ISOL", "VM", "MIN_MBPS", "MAX_MBPS", s(reply, "backend"));
+	printf("%-13s %-3s %-13s %-10s %-8s %5s %4s %-10s %-17s %6s %6s  %-24s (via %s)\n", "PF", "VF",
+	       "PCI", "IFNAME", "DRIVER", "GROUP", "ISOL", "VM", "MAC", "TX_MIN", "TX_MAX",
+	       "VM_RATES(MIN/MAX,FROM)", s(reply, "backend"));
 	for (size_t i = 0; vs && i < json_object_array_length(vs); i++) {
 		struct json_object *v = json_object_array_get_idx(vs, i);
+		char want[64] = "-";
 
-		printf("%-13s %-3s %-13s %-10s %-9s %5s %4s %-12s %8s %8s\n", s(v, "pf"), s(v, "vf"),
-		       s(v, "pci"), s(v, "ifname"), s(v, "driver"), s(v, "iommu_group"),
-		       json_object_get_boolean(json_object_object_get(v, "isolated")) ? "yes" : "no",
-		       *s(v, "vm") ? s(v, "vm") : "-", s(v, "min_tx_rate"), s(v, "max_tx_rate"));
+		if (b(v, "assigned_here"))
+			snprintf(want, sizeof(want), "%s/%s,%s", mbps(v, "min_mbps", b3), mbps(v, "max_mbps", b4),
+				 s(v, "rates_from"));
+		printf("%-13s %-3s %-13s %-10s %-8s %5s %4s %-10s %-17s %6s %6s  %s\n", s(v, "pf"), s(v, "vf"),
+		       s(v, "pci"), *s(v, "ifname") ? s(v, "ifname") : "-", s(v, "driver"),
+		       s(v, "iommu_group"), b(v, "isolated") ? "yes" : "no", *s(v, "vm") ? s(v, "vm") : "-",
+		       s(v, "mac"), mbps(v, "min_tx_rate", b1), mbps(v, "max_tx_rate", b2), want);
+	}
+	/* one explanation per PF whose rates this daemon keeps */
+	for (size_t i = 0; vs && i < json_object_array_length(vs); i++) {
+		struct json_object *v = json_object_array_get_idx(vs, i);
+		bool first = b(v, "assigned_here");
+
+		for (size_t k = 0; first && k < i; k++) {
+			struct json_object *w = json_object_array_get_idx(vs, k);
+
+			first = !(b(w, "assigned_here") && strcmp(s(w, "pf"), s(v, "pf")) == 0);
+		}
+		if (first)
+			explain_rates(s(v, "rate_mode"), s(v, "pf"), s(v, "pf_ifname"), u(v, "link_mbps"), vs);
 	}
 }
 
@@ -355,30 +415,92 @@ static void print_irqs(struct json_object *reply)
 	}
 }
 
-static void print_backend(struct json_object *reply)
+static void print_irq_set(struct json_object *reply)
 {
-	printf("done (via %s%s%s)\n", s(reply, "backend"), *s(reply, "rate_mode") ? ", rates " : "",
-	       s(reply, "rate_mode"));
+	struct json_object *q = json_object_object_get(reply, "vector");
+
+	printf("vector %s (IRQ %s, %s): affinity %s, effective %s (via %s)\n", s(q, "index"), s(q, "irq"),
+	       s(q, "name"), s(q, "affinity"), s(q, "effective"), s(reply, "backend"));
 }
 
-/* Parses --min/--max into @req; returns false on an unknown argument. */
+/* After assign, rate or release: what was done, and where every VF of the PF now stands. */
+static void print_vf_change(struct json_object *reply)
+{
+	struct json_object *vs = arr(reply, "pf_vfs");
+	const char *from = s(reply, "rates_from");
+	char b1[16], b2[16], b3[16];
+
+	printf("VF %s of %s (%s) ", s(reply, "vf"), s(reply, "pf_pci"), s(reply, "pf_ifname"));
+	if (*s(reply, "vm"))
+		printf("assigned to %s", s(reply, "vm"));
+	else if (*from)
+		printf("rates set");
+	else
+		printf("released, its rate limits removed");
+	printf(" (via %s)", s(reply, "backend"));
+	if (*from)
+		printf("; rates %s: min %s, max %s Mbit/s", strcmp(from, "config") == 0 ? "from its [vm] section" :
+		       strcmp(from, "command") == 0 ? "from the command line" : "none (no [vm] section)",
+		       mbps(reply, "min_mbps", b1), mbps(reply, "max_mbps", b2));
+	printf("\n");
+	if (vs && json_object_array_length(vs)) {
+		struct json_object *v0 = json_object_array_get_idx(vs, 0);
+
+		explain_rates(s(v0, "rate_mode"), s(reply, "pf_pci"), s(reply, "pf_ifname"),
+			      u(reply, "link_mbps"), vs);
+		printf("  %-3s %-12s %6s %6s %-8s -> %s\n", "VF", "VM", "MIN", "MAX", "FROM", "MAX_TX_RATE");
+	}
+	for (size_t i = 0; vs && i < json_object_array_length(vs); i++) {
+		struct json_object *v = json_object_array_get_idx(vs, i);
+
+		printf("  %-3s %-12s %6s %6s %-8s -> %s\n", s(v, "vf"), s(v, "vm"), mbps(v, "min_mbps", b1),
+		       mbps(v, "max_mbps", b2), s(v, "rates_from"), mbps(v, "max_tx_rate", b3));
+	}
+}
+
+/* Parses --min/--max into @req; returns false on an unknown argument or a bad number. */
 static bool rate_opts(struct json_object *req, int argc, char **argv)
 {
 	for (int i = 0; i < argc; i++) {
-		if (i + 1 < argc && strcmp(argv[i], "--min") == 0)
-			json_object_object_add(req, "min_mbps", json_object_new_int(atoi(argv[++i])));
-		else if (i + 1 < argc && strcmp(argv[i], "--max") == 0)
-			json_object_object_add(req, "max_mbps", json_object_new_int(atoi(argv[++i])));
-		else
+		char *end;
+		long v;
+
+		if (i + 1 >= argc || (strcmp(argv[i], "--min") != 0 && strcmp(argv[i], "--max") != 0))
 			return false;
+		errno = 0;
+		v = strtol(argv[i + 1], &end, 10);
+		if (errno || *end || end == argv[i + 1] || v < 0 || v > 1000000) {
+			fprintf(stderr, "vhost-user-lbctl: %s: '%s' is not a rate in Mbit/s\n", argv[i],
+				argv[i + 1]);
+			return false;
+		}
+		json_object_object_add(req, argv[i][3] == 'i' ? "min_mbps" : "max_mbps",
+				       json_object_new_int((int)v));
+		i++;
 	}
+	return true;
+}
+
+/* A VF or vector index: a plain non-negative number. */
+static bool index_arg(struct json_object *req, const char *key, const char *text)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || *end || end == text || v < 0 || v > 65535) {
+		fprintf(stderr, "vhost-user-lbctl: '%s' is not an index\n", text);
+		return false;
+	}
+	json_object_object_add(req, key, json_object_new_int((int)v));
 	return true;
 }
 
 static int cmd_vf(int fd, int argc, char **argv)
 {
 	struct json_object *req = NULL;
-	void (*print)(struct json_object *) = print_backend;
+	void (*print)(struct json_object *) = print_vf_change;
 	const char *sub = argc ? argv[0] : "";
 	int rc;
 
@@ -393,10 +515,10 @@ static int cmd_vf(int fd, int argc, char **argv)
 
 		req = req_new(assign ? "vf-assign" : sub[0] == 'r' && sub[1] == 'e' ? "vf-release" : "vf-rate");
 		json_object_object_add(req, "pf", json_object_new_string(argv[1]));
-		json_object_object_add(req, "vf", json_object_new_int(atoi(argv[2])));
 		if (assign)
 			json_object_object_add(req, "vm", json_object_new_string(argv[3]));
-		if (!rate_opts(req, argc - (assign ? 4 : 3), argv + (assign ? 4 : 3))) {
+		if (!index_arg(req, "vf", argv[2]) ||
+		    !rate_opts(req, argc - (assign ? 4 : 3), argv + (assign ? 4 : 3))) {
 			json_object_put(req);
 			usage(stderr);
 			return 2;
@@ -405,8 +527,12 @@ static int cmd_vf(int fd, int argc, char **argv)
 		req = req_new(argc == 2 ? "vf-irq" : "vf-irq-set");
 		json_object_object_add(req, "dev", json_object_new_string(argv[1]));
 		if (argc == 4) {
-			json_object_object_add(req, "index", json_object_new_int(atoi(argv[2])));
+			if (!index_arg(req, "index", argv[2])) {
+				json_object_put(req);
+				return 2;
+			}
 			json_object_object_add(req, "cpus", json_object_new_string(argv[3]));
+			print = print_irq_set;
 		} else {
 			print = print_irqs;
 		}

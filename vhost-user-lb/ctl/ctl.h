@@ -19,4 +19,7 @@ void ctl_server_free(struct ctl_server *c);
 /* Pure request handling, separate from the socket so it can be tested and fuzzed. */
 struct json_object *ctl_handle_request(struct daemon *d, const char *line, size_t len);
 
+/* After a reload: VFs assigned with their VM's [vm] rates take the new ones (ctl_vf.c). */
+void ctl_vf_config_changed(void);
+
 #endif

@@ -5,6 +5,8 @@
  *   [daemon]            socket-dir, ctl-socket, workers (CPU list), log-level
  *   [port NAME]         path, mode (server|client), queues, group, perm
  *                       or type = tap, tap (the interface), queues: the uplink
+ *   [vip ADDR:PORT/P]   algo, backend (repeatable)
+ *   [vm NAME]           vf-min-rate, vf-max-rate: a VF's rates when assigned to NAME
  *
  * Every error names the line and the key (docs/usage.md documents each key).
  */
@@ -270,24 +272,35 @@ static int set_vip_key(struct config_vip *v, const char *key, const char *val, c
 	return 0;
 }
 
+/*
+ * [vm NAME] keys.  A VM's minimum above its own maximum could never be met: refused on the
+ * line that makes the pair inconsistent, whichever of the two comes second.
+ */
 static int set_vm_key(struct config_vm *vm, const char *key, const char *val, char *why,
 		      size_t why_len)
 {
+	bool is_min = strcmp(key, "vf-min-rate") == 0;
 	char *end;
-	unsigned long n = strtoul(val, &end, 10);
+	unsigned long n;
 
-	if (strcmp(key, "vf-min-rate") != 0 && strcmp(key, "vf-max-rate") != 0) {
+	if (!is_min && strcmp(key, "vf-max-rate") != 0) {
 		WHY("unknown key '%s' in [vm]", key);
 		return -EINVAL;
 	}
-	if (*end || !*val || n > 1000000) {
-		WHY("%s: '%s' is not a rate in Mbit/s", key, val);
+	errno = 0;
+	n = strtoul(val, &end, 10);
+	if (errno || *end || !isdigit((unsigned char)*val) || n > CONFIG_MAX_RATE_MBPS) {
+		WHY("%s: '%s' is not a rate in Mbit/s (0-%u)", key, val, CONFIG_MAX_RATE_MBPS);
 		return -EINVAL;
 	}
-	if (key[3] == 'm' && key[4] == 'i')
+	if (is_min)
 		vm->vf_min_mbps = (unsigned int)n;
 	else
 		vm->vf_max_mbps = (unsigned int)n;
+	if (vm->vf_max_mbps && vm->vf_min_mbps > vm->vf_max_mbps) {
+		WHY("%s: vf-min-rate %u is above vf-max-rate %u", key, vm->vf_min_mbps, vm->vf_max_mbps);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -417,6 +430,13 @@ int config_load_file(struct config *c, const char *path, char *why, size_t why_l
 				if (!*name || strlen(name) >= sizeof(c->vms[0].name) || c->nvms == CONFIG_MAX_VMS) {
 					r = -EINVAL;
 					snprintf(err, sizeof(err), "[vm %s]: name empty, too long, or too many VMs", name);
+					break;
+				}
+				for (unsigned int i = 0; i < c->nvms && !r; i++)
+					if (strcmp(c->vms[i].name, name) == 0)
+						r = -EINVAL;
+				if (r) {
+					snprintf(err, sizeof(err), "[vm %s]: a second section for the same VM", name);
 					break;
 				}
 				n = realloc(c->vms, sizeof(*n) * (c->nvms + 1));

@@ -11,6 +11,7 @@
 #define CONFIG_MAX_VIPS 64
 #define CONFIG_MAX_VIP_BACKENDS 64
 #define CONFIG_MAX_VMS 256
+#define CONFIG_MAX_RATE_MBPS 1000000   /* 1 Tbit/s: above any NIC, below UINT_MAX */
 
 /* [vip ADDR:PORT/PROTO]: a service and its backends, applied on start and on reload. */
 struct config_vip {
@@ -23,7 +24,10 @@ struct config_vip {
 	} backends[CONFIG_MAX_VIP_BACKENDS];
 };
 
-/* [vm NAME]: what a VM gets when a VF is assigned to it without explicit rates. */
+/*
+ * [vm NAME]: the transmit rates (Mbit/s, 0 = none) a VF assigned to NAME gets when
+ * `vf assign` names none; VFs assigned that way follow the section on reload.
+ */
 struct config_vm {
 	char name[64];
 	unsigned int vf_min_mbps, vf_max_mbps;

@@ -3,7 +3,8 @@
  * Configuration reload (SIGHUP or `vhost-user-lbctl reload`): the file is parsed whole first,
  * and nothing changes unless it is valid. Then: log level; worker CPUs (the balancer moves
  * queues off CPUs no longer listed, without dropping a frame); ports declared in the file
- * added, removed, or re-created when their socket settings changed. Ports added at run time
+ * added, removed, or re-created when their socket settings changed; [vip] services; [vm]
+ * rates, which VFs assigned without rates of their own take at once. Ports added at run time
  * through the control socket are the operator's and left alone. Guests on unchanged ports
  * never notice.
  */
@@ -13,6 +14,7 @@
 #include "balance/balancer.h"
 #include "core/log.h"
 #include "core/sdnotify.h"
+#include "ctl/ctl.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 
@@ -84,6 +86,7 @@ static int reload_apply(struct daemon *d, char *why, size_t why_len)
 	added -= recreated <= added ? recreated : 0;
 	(void)services_apply_config(d, &c);
 	config_vms_set(c.vms, c.nvms);
+	ctl_vf_config_changed();
 	log_info("reloaded %s: %u ports added, %u removed, %u re-created", d->config_path, added, removed,
 		 recreated);
 	config_free(&c);

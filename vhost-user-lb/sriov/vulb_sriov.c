@@ -430,6 +430,9 @@ static int apply_rates(struct vulb_sriov *s, const struct vulb_pf *pf,
 				return r;
 		}
 	}
+	for (a = s->asg; a; a = a->next)
+		if (!strcmp(a->pf, pf->pci))
+			a->mode = mode;
 	if (ret_mode)
 		*ret_mode = mode;
 	return 0;
@@ -549,7 +552,9 @@ int vulb_sriov_list_vfs(struct vulb_sriov *s, const char *pfname,
 			struct vulb_sriov_vf **ret, size_t *ret_n)
 {
 	struct vulb_sriov_vf *out = NULL, *tmp;
+	char path[PATH_MAX];
 	struct vulb_asg **p;
+	long speed;
 	struct dirent *e;
 	struct vulb_pf pf;
 	size_t n = 0, i;
@@ -586,12 +591,23 @@ int vulb_sriov_list_vfs(struct vulb_sriov *s, const char *pfname,
 		r = s->ops->list(s, &pf, out + n, pf.num_vfs);
 		if (r)
 			goto err;
-		if (s->backend == VULB_SRIOV_NETLINK) {
-			for (i = 0; i < pf.num_vfs; i++) {
-				p = asg_find(s, pf.pci, i);
-				if (p)
-					snprintf(out[n + i].vm, sizeof(out[n + i].vm), "%s", (*p)->vm);
-			}
+		snprintf(path, sizeof(path), "/sys/class/net/%s/speed", pf.ifname);
+		if (!pf.ifname[0] || vulb_read_int(path, &speed) || speed <= 0)
+			speed = 0;	/* no link, or no netdev */
+		for (i = 0; i < pf.num_vfs; i++) {
+			struct vulb_sriov_vf *v = &out[n + i];
+
+			v->link_mbps = (unsigned int)speed;
+			p = asg_find(s, pf.pci, i);
+			if (!p)
+				continue;
+			/* the netlink path knows owners only from this instance */
+			if (s->backend == VULB_SRIOV_NETLINK)
+				snprintf(v->vm, sizeof(v->vm), "%s", (*p)->vm);
+			v->assigned_here = true;
+			v->want_min = (*p)->min;
+			v->want_max = (*p)->max;
+			v->rate_mode = (*p)->mode;
 		}
 		n += pf.num_vfs;
 		if (!d)

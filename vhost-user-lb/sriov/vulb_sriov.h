@@ -62,6 +62,11 @@ struct vulb_sriov_vf {
 	unsigned int vlan, qos;
 	int spoofchk, trust;		/* -1 unknown */
 	unsigned int min_tx_rate, max_tx_rate;	/* Mbps as the driver reports them */
+	unsigned int link_mbps;		/* the PF's link speed, 0 unknown */
+	/* Set only for a VF assigned through this instance: */
+	bool assigned_here;
+	unsigned int want_min, want_max;	/* the VM's rates as asked (Mbps, 0 none) */
+	enum vulb_sriov_rate_mode rate_mode;	/* how they are kept on this PF */
 };
 
 struct vulb_sriov_irq {

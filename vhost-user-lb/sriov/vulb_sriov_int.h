@@ -19,6 +19,7 @@ struct vulb_asg {
 	unsigned int vf;
 	char vm[64];
 	unsigned int min, max;
+	enum vulb_sriov_rate_mode mode;	/* set by the last rate policy run */
 };
 
 struct vulb_sriov_ops {

@@ -43,7 +43,8 @@ check "PF has carrier" test "$(cat /sys/class/net/$PF/carrier)" = 1
 check "IOMMU with interrupt remapping" sh -c "dmesg | grep -q 'DMAR-IR: Enabled IRQ remapping'"
 
 PHASES=$(sed -n 's/.*vulb.phases=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
-PHASES=${PHASES:-kmod lib-fallback lib-kmod}
+PHASES=${PHASES:-kmod lib-fallback lib-kmod daemon-fallback daemon-kmod}
+T=$((NCPU-1))
 for phase in $PHASES; do
 case $phase in
 kmod)
@@ -174,7 +175,6 @@ EOF
 	eq "$D: names/affinity/effective = /proc/interrupts, /proc/irq" $bad 0
 done
 grep -E 'CPU|virtio|eth' /proc/interrupts
-T=$((NCPU-1))
 NV=$(vulbk irqs "$VNIC" | grep -c '^irq ')
 eq "virtio-net: 2*4 queue vectors + config" "$NV" 9
 i=1; bad=0
@@ -243,6 +243,147 @@ check "$BE: set queue vector 1 -> CPU $T" sriov_test irq-set "$VNIC" 1 $T
 eq "$BE: /proc/irq/$q affinity" "$(cat /proc/irq/$q/smp_affinity_list)" $T
 check "$BE: bad input" sriov_test ! ERANGE rate "$PF" 9 0 10 , ! ENODEV rate nosuchpf 0 0 10 , ! ERANGE irq-set "$VNIC" 99 0 , ! EINVAL irq-set "$VNIC" 1 63
 [ $phase = lib-kmod ] && check "rmmod vulb" rmmod vulb
+;;
+daemon-fallback|daemon-kmod)
+# The real daemon and vhost-user-lbctl: VF rates from [vm] sections, assign/rate/release/irq,
+# each answer checked against ip link, sysfs and /proc/irq; the CLI must name the path it used.
+if [ $phase = daemon-kmod ]; then
+	[ -e /dev/vulb ] || insmod $MOD
+	BE=kmod
+else
+	[ -e /dev/vulb ] && rmmod vulb
+	BE=netlink
+fi
+echo "=== $phase: vhost-user-lb daemon, vhost-user-lbctl vf (expect via $BE)"
+[ "$(cat $P/sriov_numvfs)" = 2 ] || { echo 0 > $P/sriov_numvfs; echo 2 > $P/sriov_numvfs; }
+wait_for "[ -n \"\$(ls $P/virtfn1/net 2>/dev/null)\" ]"
+# igb resets the PF when VFs are enabled: rates need its link (speed) back
+check "$BE: PF link up with a speed" wait_for "[ \"\$(cat /sys/class/net/$PF/carrier 2>/dev/null)\" = 1 ] && [ \"\$(cat /sys/class/net/$PF/speed)\" -gt 0 ]"
+SPEED=$(cat /sys/class/net/$PF/speed)
+M=c0; [ $BE = kmod ] && M=b0	# new MACs each phase: the MAC check must see them
+for i in 0 1; do
+	$IP link set "$PF" vf $i max_tx_rate 0
+	$IP link set "$PF" vf $i mac 02:00:00:00:0$i:$M
+done
+D=/tmp/vulbd; rm -rf $D; mkdir -p $D
+# vmA: a guarantee only; vmB: a guarantee and a limit
+cat >$D/vulb.conf <<EOC
+[daemon]
+socket-dir = $D
+[vm vmA]
+vf-min-rate = 300
+[vm vmB]
+vf-min-rate = 200
+vf-max-rate = 400
+EOC
+vhost-user-lb -c $D/vulb.conf --libvirt-uri none >$D/log 2>&1 &
+DPID=$!
+check "$BE: daemon ready" wait_for "grep -q 'vhost-user-lb info: ready' $D/log"
+# lbctl ARGS: output in /tmp/cl (and on the console)
+lbctl() { timeout 20 vhost-user-lbctl -s $D/ctl.sock "$@" >/tmp/cl 2>&1; r=$?; cat /tmp/cl; return $r; }
+# lbc DESC ARGS: a check that runs vhost-user-lbctl ARGS and shows its output in the log
+lbc() { d=$1; shift; if lbctl "$@" >/dev/null; then ok "$d"; else nok "$d (rc=$?)"; fi; sed 's/^/    | /' /tmp/cl; }
+# refused DESC WHY ARGS: vhost-user-lbctl ARGS must fail, saying WHY
+refused() { d=$1; w=$2; shift 2; if ! lbctl "$@" >/dev/null && grep -q "$w" /tmp/cl; then ok "$d"; else nok "$d"; fi; sed 's/^/    | /' /tmp/cl; }
+ipmax() { R=$($IP link show "$PF" | sed -n "s/.*vf $1 .*max_tx_rate \([0-9]*\)Mbps.*/\1/p"); echo "${R:-0}"; }
+ipmac() { $IP link show "$PF" | sed -n "s/.*vf $1 .*link\/ether \([0-9a-f:]*\).*/\1/p"; }
+# cpus FILE: a kernel CPU list ("0-2,5") as the daemon writes it ("0,1,2,5")
+cpus() { tr , '\n' <"$1" | while IFS=- read -r a z; do seq "$a" "${z:-$a}"; done | tr '\n' , | sed 's/,$//'; }
+# cap MIN MAX SUM_OF_MINIMA N: the documented rule (vulb_sriov.h), 0 = no cap
+cap() { c=$(($1 + (SPEED - $3) / $4)); [ "$2" != 0 ] && [ "$2" -lt $c ] && c=$2; [ $c -ge "$SPEED" ] && c=0; echo $c; }
+# rates VF0 VF1: both VFs' max_tx_rate in ip link and in `vf list -j`
+rates() {
+	lbctl -j vf list "$PF" >/dev/null
+	eq "$BE: $2: ip link max_tx_rate vf0/vf1" "$(ipmax 0)/$(ipmax 1)" "$3/$4"
+	eq "$BE: $2: vf list -j max_tx_rate = ip link" "$(jq -r '[.vfs[].max_tx_rate]|join("/")' /tmp/cl)" "$(ipmax 0)/$(ipmax 1)"
+	[ -n "$1" ] && eq "$BE: $2: vf list -j VM rates (vm:min/max:from)" \
+		"$(jq -r '[.vfs[]|if .assigned_here then "\(.vm):\(.min_mbps)/\(.max_mbps):\(.rates_from)" else "-" end]|join(" ")' /tmp/cl)" "$1"
+}
+
+lbctl vf list
+check "$BE: vf list says which path: via $BE" grep -q "(via $BE)" /tmp/cl
+lbctl -j vf list
+eq "$BE: vf list -j backend" "$(jq -r .backend /tmp/cl)" $BE
+eq "$BE: vf list -j: the PF's 2 VFs" "$(jq "[.vfs[]|select(.pf==\"$PFBDF\")]|length" /tmp/cl)" 2
+for i in 0 1; do
+	B=$(vf_bdf $i); G=$(grp_of "$B"); GN=$(ls /sys/kernel/iommu_groups/$G/devices | wc -l)
+	eq "$BE: vf list -j VF $i pci/ifname/driver/group/isolated = sysfs" \
+		"$(jq -r ".vfs[$i]|\"\(.pci)/\(.ifname)/\(.driver)/\(.iommu_group)/\(.isolated)\"" /tmp/cl)" \
+		"$B/$(vf_net $i)/igbvf/$G/$([ "$GN" = 1 ] && echo true || echo false)"
+	eq "$BE: vf list -j VF $i mac = ip link" "$(jq -r ".vfs[$i].mac" /tmp/cl)" "$(ipmac $i)"
+	eq "$BE: vf list -j VF $i max_tx_rate = ip link" "$(jq -r ".vfs[$i].max_tx_rate" /tmp/cl)" "$(ipmax $i)"
+done
+
+echo "=== $phase: VF rates from [vm] sections; minima kept by capping the neighbours (link $SPEED Mbit/s)"
+lbc "$BE: vf assign $PF 0 vmA (no rates given)" vf assign "$PF" 0 vmA
+check "$BE: assign output: via $BE, rates from the [vm] section" grep -q "assigned to vmA (via $BE); rates from its \[vm\] section: min 300, max - Mbit/s" /tmp/cl
+check "$BE: assign output: igb has no minimum, so rates are capped" grep -q "capped: its driver has no minimum TX rate" /tmp/cl
+rates "vmA:300/0:config -" "vmA alone (300 + all the spare = the link: no cap)" "$(cap 300 0 300 1)" 0
+if [ $BE = kmod ]; then
+	L=$(vulbk vf "$PF" 0 | grep '^vf ')
+	eq "$BE: the kernel records vmA as VF 0's owner (daemon's fd)" "$(kv "$L" owned)/$(kv "$L" mine)/$(kv "$L" vm)" 1/0/vmA
+fi
+lbc "$BE: vf assign $PF 1 vmB (no rates given)" vf assign "$PF" 1 vmB
+check "$BE: output: vmB's rates from its [vm] section" grep -q "assigned to vmB (via $BE); rates from its \[vm\] section: min 200, max 400 Mbit/s" /tmp/cl
+check "$BE: output: the capping rule with the numbers" grep -q "capped at its minimum + (link $SPEED - sum of minima 500) / 2 VFs" /tmp/cl
+C0=$(cap 300 0 500 2); C1=$(cap 200 400 500 2)
+check "$BE: output: vmA's VF 0 now capped at $C0 because of vmB's minimum" grep -Eq "^ +0 +vmA +300 +- +config +-> $C0\$" /tmp/cl
+check "$BE: output: vmB's VF 1 at its own max $C1" grep -Eq "^ +1 +vmB +200 +400 +config +-> $C1\$" /tmp/cl
+rates "vmA:300/0:config vmB:200/400:config" "vmA+vmB from the config" $C0 $C1
+lbc "$BE: vf list (text)" vf list
+check "$BE: vf list: each VM's rates, and how they are kept" sh -c "grep -Eq ' vmA .* 550  300/-,config\$' /tmp/cl && grep -Eq ' vmB .* 400  200/400,config\$' /tmp/cl && grep -q 'capped: its driver has no minimum TX rate' /tmp/cl"
+refused "$BE: VF 0 to another VM: refused" "assigned to another VM" vf assign "$PF" 0 vmZ
+refused "$BE: a VF that does not exist: refused" "no such VF on this PF" vf assign "$PF" 7 vmZ
+
+lbc "$BE: vf release $PF 1" vf release "$PF" 1
+check "$BE: release output" grep -q "VF 1 of $PFBDF ($PF) released, its rate limits removed (via $BE)" /tmp/cl
+rates "vmA:300/0:config -" "vmB's VF released: vmA uncapped again" "$(cap 300 0 300 1)" 0
+eq "$BE: vf list -j: VF 1 has no VM" "$(jq -r '.vfs[1].vm' /tmp/cl)" ""
+
+lbc "$BE: vf assign $PF 1 vmB --min 100 --max 300 (command line wins)" vf assign "$PF" 1 vmB --min 100 --max 300
+check "$BE: output: rates from the command line" grep -q "rates from the command line: min 100, max 300 Mbit/s" /tmp/cl
+rates "vmA:300/0:config vmB:100/300:command" "explicit rates" "$(cap 300 0 400 2)" "$(cap 100 300 400 2)"
+lbc "$BE: vf rate $PF 1 --min 250" vf rate "$PF" 1 --min 250
+check "$BE: rate output: via $BE, capped" sh -c "grep -q 'VF 1 of $PFBDF ($PF) rates set (via $BE); rates from the command line: min 250, max -' /tmp/cl && grep -q 'capped:' /tmp/cl"
+rates "vmA:300/0:config vmB:250/0:command" "vf rate" "$(cap 300 0 550 2)" "$(cap 250 0 550 2)"
+refused "$BE: vf rate with minima above the link: refused" "add up to more than its link speed" vf rate "$PF" 1 --min "$SPEED"
+rates "" "after the refused rate: unchanged" "$(cap 300 0 550 2)" "$(cap 250 0 550 2)"
+
+echo "=== $phase: reload: VFs with [vm] rates follow the file, command-line rates stay"
+sed -i 's/vf-min-rate = 300/vf-min-rate = 400/; /vf-max-rate = 400/d' $D/vulb.conf
+lbc "$BE: vhost-user-lbctl reload" reload
+check "$BE: daemon log: VF 0 of vmA re-rated" grep -q "reload: VF $PFBDF/0 of VM 'vmA': min 400 max 0 Mbit/s (its \[vm\] section), rates capped" $D/log
+rates "vmA:400/0:config vmB:250/0:command" "after reload (vmA min 300 -> 400)" "$(cap 400 0 650 2)" "$(cap 250 0 650 2)"
+
+echo "=== $phase: queue IRQs through the daemon"
+lbctl vf irq "$VNIC"
+check "$BE: vf irq says which path: via $BE" grep -q "(via $BE)" /tmp/cl
+lbctl -j vf irq "$VNIC"
+eq "$BE: vf irq -j: IRQs = sysfs msi_irqs" "$(jq -r '[.irqs[].irq]|sort|map(tostring)|join(" ")' /tmp/cl)" "$(ls /sys/bus/pci/devices/$VBDF/msi_irqs | sort -n | tr '\n' ' ' | sed 's/ $//')"
+bad=0
+for q in $(jq -r '.irqs[].irq' /tmp/cl); do
+	[ "$(jq -r ".irqs[]|select(.irq==$q)|\"\(.affinity)/\(.effective)/\(.name)\"" /tmp/cl)" = \
+	  "$(cpus /proc/irq/$q/smp_affinity_list)/$(cpus /proc/irq/$q/effective_affinity_list)/$(grep "^ *$q:" /proc/interrupts | awk '{print $NF}')" ] || { bad=1; note "irq $q differs"; }
+done
+eq "$BE: vf irq -j: affinity/effective/name = /proc/irq, /proc/interrupts" $bad 0
+q=$(jq -r '.irqs[1].irq' /tmp/cl)
+lbc "$BE: vf irq $VNIC 1 0" vf irq "$VNIC" 1 0
+check "$BE: irq-set output: via $BE, affinity 0" grep -q "^vector 1 (IRQ $q, .*): affinity 0, effective 0 (via $BE)" /tmp/cl
+eq "$BE: /proc/irq/$q affinity/effective" "$(cat /proc/irq/$q/smp_affinity_list)/$(cat /proc/irq/$q/effective_affinity_list)" 0/0
+lbc "$BE: vf irq $VNIC 1 $T" vf irq "$VNIC" 1 $T
+eq "$BE: /proc/irq/$q affinity" "$(cat /proc/irq/$q/smp_affinity_list)" $T
+refused "$BE: vf irq on a vector that does not exist: refused" "no such vector" vf irq "$VNIC" 99 0
+
+echo "=== $phase: daemon stops: its VFs are released and their rates removed"
+kill $DPID; wait $DPID
+eq "$BE: daemon exit status on SIGTERM" $? 0
+eq "$BE: ip link max_tx_rate vf0/vf1 after the daemon" "$(ipmax 0)/$(ipmax 1)" 0/0
+if [ $BE = kmod ]; then
+	L=$(vulbk vf "$PF" 0 | grep '^vf ')
+	eq "$BE: VF 0 free in the kernel" "$(kv "$L" owned)/$(kv "$L" vm)" 0/
+	check "rmmod vulb (the daemon's fd is closed)" rmmod vulb
+fi
+grep -E 'error|warn' $D/log | grep -v 'vhost-user-lb info' | sed 's/^/# daemon: /'
 ;;
 esac
 done
