@@ -8,6 +8,21 @@
 
 #define WHY(...) snprintf(why, why_len, __VA_ARGS__)
 
+/*
+ * A full barrier (store then load, against the driver on another CPU). On x86-64 a locked add
+ * to the stack orders like mfence and costs less, as Linux's smp_mb() found; mfence also
+ * waits for the stream of guest-buffer stores before it, and showed up at ~10% of a 64 B
+ * frame's time. ThreadSanitizer does not see inline assembly: it gets the C11 fence.
+ */
+static inline void full_barrier(void)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+	__asm__ volatile("lock; addl $0,-4(%%rsp)" ::: "memory", "cc");
+#else
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
 static uint8_t *map_contiguous(const struct gmem_table *mem, uint64_t qva, uint64_t bytes)
 {
 	uint64_t len = bytes;
@@ -161,17 +176,9 @@ static int walk_indirect(struct vring *vr, const struct gmem_table *mem, const s
 	}
 }
 
-/**
- * vring_pop() - take the next available chain and map it.
- * @device_writes: true for RX rings (every descriptor must be device-writable), false for TX.
- *
- * On -EMSGSIZE the chain was consumed (its head is in @out->head) but is too long to map: the
- * caller returns it unused. Other errors mean the ring is corrupt and the device must stop.
- * Context: the one thread that drains this ring; RCU read side for @mem.
- * Return: 0, -EMSGSIZE, or -EINVAL/-EFAULT/-ELOOP.
- */
-int vring_pop(struct vring *vr, const struct gmem_table *mem, bool device_writes,
-	      struct vring_chain *out)
+/* vring_pop() for every chain its inline fast path does not take (see vring.h). */
+int vring_pop_slow(struct vring *vr, const struct gmem_table *mem, bool device_writes,
+		   struct vring_chain *out)
 {
 	uint16_t head = __atomic_load_n(&vr->avail->ring[vr->last_avail_idx & vr->mask],
 					 __ATOMIC_RELAXED);
@@ -223,7 +230,7 @@ bool vring_need_call(struct vring *vr)
 	uint16_t old, new;
 
 	/* Pairs with the driver's barrier between writing used_event and reading used->idx. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	full_barrier();
 	if (!vr->event_idx)
 		return !(__atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT);
 	old = vr->signalled_used;
@@ -249,7 +256,7 @@ bool vring_need_call_peek(const struct vring *vr)
 {
 	uint16_t event;
 
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	full_barrier();
 	if (!vr->event_idx)
 		return !(__atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT);
 	if (!vr->signalled_used_valid)
@@ -269,7 +276,7 @@ bool vring_notify_enable(struct vring *vr)
 	else
 		__atomic_store_n(&vr->used->flags, 0, __ATOMIC_RELAXED);
 	/* Pairs with the driver's barrier between writing avail->idx and reading our flag. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	full_barrier();
 	return __atomic_load_n(&vr->avail->idx, __ATOMIC_ACQUIRE) != vr->last_avail_idx;
 }
 

@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "core/util.h"
 #include "gmem/gmem.h"
 
 #define VRING_DESC_F_NEXT 1
@@ -114,8 +116,50 @@ static inline int vring_avail_pending_peek(const struct vring *vr)
 	return n > vr->num ? -EINVAL : n;
 }
 
-int vring_pop(struct vring *vr, const struct gmem_table *mem, bool device_writes,
-	      struct vring_chain *out);
+int vring_pop_slow(struct vring *vr, const struct gmem_table *mem, bool device_writes,
+		   struct vring_chain *out);
+
+/**
+ * vring_pop() - take the next available chain and map it.
+ * @device_writes: true for RX rings (every descriptor must be device-writable), false for TX.
+ *
+ * On -EMSGSIZE the chain was consumed (its head is in @out->head) but is too long to map: the
+ * caller returns it unused. Other errors mean the ring is corrupt and the device must stop.
+ *
+ * Inline for the chain nearly every frame is: one direct, non-empty descriptor inside the
+ * region that the ring's last translation hit. Anything else, or anything that fails a check
+ * here, goes to vring_pop_slow(), which reads the descriptor again and checks everything.
+ * Context: the one thread that drains this ring; RCU read side for @mem.
+ * Return: 0, -EMSGSIZE, or -EINVAL/-EFAULT/-ELOOP.
+ */
+static inline int vring_pop(struct vring *vr, const struct gmem_table *mem, bool device_writes,
+			    struct vring_chain *out)
+{
+	uint16_t head = __atomic_load_n(&vr->avail->ring[vr->last_avail_idx & vr->mask],
+					 __ATOMIC_RELAXED);
+	const struct gmem_region *r;
+	struct vring_desc d;
+	uint64_t off;
+
+	if (unlikely(head >= vr->num || vr->mem_hint >= mem->nregions))
+		return vring_pop_slow(vr, mem, device_writes, out);
+	/* A local copy: the guest may rewrite the descriptor while we look at it. */
+	memcpy(&d, &vr->desc[head], sizeof(d));
+	__asm__ volatile("" ::: "memory");
+	r = &mem->regions[vr->mem_hint];
+	off = d.addr - r->gpa;
+	if (unlikely((d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
+		     !!(d.flags & VRING_DESC_F_WRITE) != device_writes || d.len == 0 ||
+		     off >= r->size || d.len > r->size - off))
+		return vring_pop_slow(vr, mem, device_writes, out);
+	out->head = head;
+	out->nsegs = 1;
+	out->len = d.len;
+	out->seg[0] = (struct vring_seg){ .hva = r->hva + off, .gpa = d.addr, .len = d.len };
+	/* Atomic only for readers on other threads (vring_avail_pending_peek()). */
+	__atomic_store_n(&vr->last_avail_idx, (uint16_t)(vr->last_avail_idx + 1), __ATOMIC_RELAXED);
+	return 0;
+}
 
 /* Writes a used element at our shadow index; vring_used_publish() makes it visible. */
 static inline void vring_used_put(struct vring *vr, uint16_t head, uint32_t len)
