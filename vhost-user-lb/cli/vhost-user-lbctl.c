@@ -251,6 +251,23 @@ static void print_status(struct json_object *reply)
 	       s(reply, "version"), (unsigned long long)u(reply, "uptime_s"),
 	       (unsigned long long)u(reply, "ports"), (unsigned long long)u(reply, "workers"),
 	       (unsigned long long)u(reply, "fdb_entries"));
+
+	struct json_object *limits, *in_use;
+
+	if (!json_object_object_get_ex(reply, "limits", &limits) ||
+	    !json_object_is_type(limits, json_type_object))
+		return;
+	printf("\n%-20s %10s %10s %10s  %s\n", "LIMIT", "MAX", "IN USE", "HITS", "ON RELOAD");
+	json_object_object_foreach(limits, name, l) {
+		char used[24] = "-";
+
+		if (json_object_object_get_ex(l, "in_use", &in_use))
+			snprintf(used, sizeof(used), "%llu", (unsigned long long)json_object_get_uint64(in_use));
+		printf("%-20s %10llu %10s %10llu  %s\n", name, (unsigned long long)u(l, "max"), used,
+		       (unsigned long long)u(l, "hits"), strcmp(s(l, "reload"), "true") == 0 ? "applied" : "restart");
+	}
+	printf("control connections refused (not root, not in ctl-group): %llu\n",
+	       (unsigned long long)u(reply, "ctl_refused"));
 }
 
 /* Return: process exit code. */
