@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* vhost-user-lbctl: the command-line client of the daemon's control socket. */
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -77,8 +78,11 @@ static struct json_object *call(int fd, struct json_object *req)
 	struct json_object *reply;
 
 	if (write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0) {
-		perror("vhost-user-lbctl: write");
-		return NULL;
+		/* A daemon that refuses us (access, too many clients) says why, then hangs up. */
+		if (errno != EPIPE && errno != ECONNRESET) {
+			perror("vhost-user-lbctl: write");
+			return NULL;
+		}
 	}
 	for (;;) {
 		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
@@ -548,6 +552,9 @@ int main(int argc, char **argv)
 	const char *path = VHOST_LB_DEFAULT_SOCKET_DIR "/ctl.sock";
 	struct json_object *req;
 	int opt, fd, rc;
+
+	/* A write to a daemon that already hung up must not kill us before we read why. */
+	signal(SIGPIPE, SIG_IGN);
 
 	while ((opt = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
 		switch (opt) {

@@ -95,7 +95,7 @@ static void on_tick(struct ev_source *src, void *opaque)
 	(void)src;
 	for (struct port *p = d->ports; p; p = p->next) {
 		note_port(p, LIMIT_FDB_ENTRIES, __atomic_load_n(&p->dp->fdb_refused, __ATOMIC_RELAXED),
-			  &p->fdb_refused_seen, "source MACs not learned (frames to them are flooded)");
+			  &p->fdb_refused_seen, "source MACs not learned");
 		note_port(p, LIMIT_FLOWS, __atomic_load_n(&p->dp->flows_refused, __ATOMIC_RELAXED),
 			  &p->flows_refused_seen, "new load-balanced flows dropped");
 	}
