@@ -34,6 +34,7 @@ struct ctl_client {
 	int fd;
 	struct ev_source *src;
 	char peer[64];         /* "control client pid=N uid=N", for log lines */
+	bool root;             /* uid 0 or ours: may take the daemon over */
 	size_t len, cap;       /* cap: max-ctl-request-bytes when it connected */
 	char buf[];
 };
@@ -630,7 +631,16 @@ static void client_on_event(struct ev_source *src, int fd, uint32_t events, void
 	while ((nl = memchr(c->buf, '\n', c->len))) {
 		size_t line_len = (size_t)(nl - c->buf);
 
-		/* The hand-over takes over this connection for its own wire format. */
+		/*
+		 * The hand-over takes over this connection for its own wire format. It passes
+		 * every guest's memory fds: root's only, never ctl-group's.
+		 */
+		if (is_handover(c->buf, line_len) && !c->root) {
+			log_ratelimited(LOG_LVL_WARN, "%s: refused: hand-over is for root only", c->peer);
+			refuse(fd, "permission denied: hand-over is for root only");
+			client_free(c);
+			return;
+		}
 		if (is_handover(c->buf, line_len)) {
 			(void)handover_give(c->srv->d, fd);
 			client_free(c);
@@ -734,6 +744,7 @@ static void listen_on_event(struct ev_source *src, int fd, uint32_t events, void
 		return;
 	}
 	c->cap = cap;
+	c->root = cred.uid == 0 || cred.uid == geteuid();
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->srv = srv;
 	c->fd = cfd;
