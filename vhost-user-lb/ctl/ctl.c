@@ -635,14 +635,14 @@ static void client_on_event(struct ev_source *src, int fd, uint32_t events, void
 		 * The hand-over takes over this connection for its own wire format. It passes
 		 * every guest's memory fds: root's only, never ctl-group's.
 		 */
-		if (is_handover(c->buf, line_len) && !c->root) {
-			log_ratelimited(LOG_LVL_WARN, "%s: refused: hand-over is for root only", c->peer);
-			refuse(fd, "permission denied: hand-over is for root only");
-			client_free(c);
-			return;
-		}
 		if (is_handover(c->buf, line_len)) {
-			(void)handover_give(c->srv->d, fd);
+			if (c->root) {
+				(void)handover_give(c->srv->d, fd);
+			} else {
+				log_ratelimited(LOG_LVL_WARN, "%s: refused: hand-over is for root only",
+						c->peer);
+				refuse(fd, "permission denied: hand-over is for root only");
+			}
 			client_free(c);
 			return;
 		}
