@@ -270,7 +270,11 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 			return r;
 		}
 	}
-	return 0;
+	/* The command line's ports too, so --check-config says what start-up would. */
+	r = config_check_limits(c, c->config_path, why, sizeof(why));
+	if (r)
+		fprintf(stderr, "vhost-user-lb: %s\n", why);
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -290,6 +294,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_max_level = cfg.log_level;
+	/* Before anything sized by [limits] exists (the MAC table, the flow pool, the sockets). */
+	daemon_limits_apply(&d, &cfg, true);
 	snprintf(d.socket_dir, sizeof(d.socket_dir), "%s", cfg.socket_dir);
 	snprintf(d.ctl_path, sizeof(d.ctl_path), "%s", cfg.ctl_path);
 	d.start_ns = time_ns_mono();
@@ -315,7 +321,9 @@ int main(int argc, char **argv)
 	if (!r)
 		r = gmem_guard_init(d.dp->event_fd);
 	if (!r)
-		r = services_start(&d, 0);
+		r = services_start(&d, cfg.limits.max[LIMIT_FLOWS]);
+	if (!r)
+		r = daemon_limits_start(&d);
 	if (!r)
 		r = balancer_new(d.dp, d.loop, cfg.workers_pinned ? cfg.worker_cpus : NULL,
 				 cfg.workers_pinned ? cfg.nworkers : 0, &d.bal);
@@ -337,6 +345,9 @@ int main(int argc, char **argv)
 		r = handover_take(&d, d.ctl_path, &ctl_fd);
 		if (!r)
 			r = ctl_server_adopt(&d, ctl_fd, d.ctl_path, &d.ctl);
+		/* The socket file is the old process's: give it this configuration's ctl-group. */
+		if (!r)
+			r = ctl_server_set_group(d.ctl, d.ctl_group);
 		if (r) {
 			log_error("take-over failed: %s", strerror(-r));
 			return 1;
@@ -354,7 +365,7 @@ int main(int argc, char **argv)
 		char why[256];
 
 		cfg.ports[i].from_config = true;
-		r = port_add(&d, &cfg.ports[i], why, sizeof(why));
+		r = port_add(&d, &cfg.ports[i], "the configuration", why, sizeof(why));
 		if (r) {
 			log_error("port '%s': %s", cfg.ports[i].name, *why ? why : strerror(-r));
 			return 1;

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include "core/limits.h"
 #include "core/log.h"
 #include "dp/dp.h"
 #include "dp/dp_internal.h"
@@ -22,7 +23,6 @@ const char *const dp_drop_names[DP_DROP__MAX] = {
 	[DP_DROP_OFFLOAD] = "offload",
 };
 
-#define FDB_MAX_ENTRIES 65536
 
 int dp_new(struct dp **ret)
 {
@@ -50,7 +50,7 @@ int dp_new(struct dp **ret)
 		r = -errno;
 		goto fail;
 	}
-	r = fdb_new(FDB_MAX_ENTRIES, &dp->fdb);
+	r = fdb_new(limit_get(LIMIT_FDB_ENTRIES), &dp->fdb);
 	if (r)
 		goto fail;
 	*ret = dp;

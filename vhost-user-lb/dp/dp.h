@@ -136,6 +136,8 @@ struct dp_port {
 	bool broken;                     /* set by a worker that found the guest's rings corrupt */
 	uint64_t learn_mac_cache;        /* workers draining its TX rings: last source MAC learned */
 	uint64_t learn_time_cache;
+	uint64_t fdb_refused;            /* source MACs not learned: the MAC table was full */
+	uint64_t flows_refused;          /* new load-balancer flows refused: the flow table was full */
 	uint8_t steer[STEER_BUCKETS];    /* flow-hash bucket -> RX queue pair (balancer writes) */
 	uint32_t steer_seen[STEER_BUCKETS]; /* dp->tick when a frame last used the bucket */
 	uint64_t steer_moves;

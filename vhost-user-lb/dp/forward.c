@@ -481,6 +481,8 @@ static bool lb_classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src
 		return true;
 	case LB_DROP:
 	default:
+		if (unlikely(v->drop == LB_DROP_TABLE_FULL))
+			__atomic_add_fetch(&src->flows_refused, 1, __ATOMIC_RELAXED);
 		p->dest = DEST_NONE;
 		p->drop = DP_DROP_LB;
 		return true;
@@ -527,7 +529,9 @@ static void classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src, s
 	if (!(p->head[6] & 1) &&
 	    (smac != __atomic_load_n(&src->learn_mac_cache, __ATOMIC_RELAXED) ||
 	     now_s != __atomic_load_n(&src->learn_time_cache, __ATOMIC_RELAXED))) {
-		fdb_learn_rcu(dp->fdb, smac, src, now_s);
+		/* Full: counted against the port that tried, so the log can name it. */
+		if (unlikely(!fdb_learn_rcu(dp->fdb, smac, src, now_s)))
+			__atomic_add_fetch(&src->fdb_refused, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&src->learn_mac_cache, smac, __ATOMIC_RELAXED);
 		__atomic_store_n(&src->learn_time_cache, now_s, __ATOMIC_RELAXED);
 	}

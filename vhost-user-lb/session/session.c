@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/limits.h"
 #include "core/log.h"
 #include "gmem/guard.h"
 
@@ -30,6 +31,8 @@ void session_init(struct session *s, struct dp *dp, struct dp_port *port, int so
 	s->port = port;
 	s->sock = sock;
 	s->max_queue_pairs = MIN(max_queue_pairs ? max_queue_pairs : 1, VU_MAX_QUEUE_PAIRS);
+	/* Read once: GET_MAX_MEM_SLOTS tells the frontend, and a reload must not move it. */
+	s->max_mem_regions = MIN(limit_get(LIMIT_MEM_REGIONS), VU_MAX_MEM_SLOTS);
 	s->log_fd = -1;
 	snprintf(s->log_prefix, sizeof(s->log_prefix), "port '%s'", port->name);
 	vu_msg_rx_init(&s->rx);
@@ -75,7 +78,8 @@ static int vq_refresh(struct session *s, unsigned int idx)
 	if (vq->ready || !vq_should_run(s, vq, idx))
 		return 0;
 	if (idx / 2 >= s->max_queue_pairs) {
-		slog(LOG_LVL_ERROR, s, "vq=%u: beyond the %u queue pairs offered", idx, s->max_queue_pairs);
+		limit_hit(LIMIT_QUEUE_PAIRS, "%s: vq=%u is beyond the %u queue pairs offered",
+			  s->log_prefix, idx, s->max_queue_pairs);
 		return -EINVAL;
 	}
 	r = vring_map(&vq->ring, s->port->mem, vq->num, vq->addr.desc_user_addr,
@@ -321,6 +325,11 @@ static int h_set_mem_table(struct session *s, struct vu_msg *msg, bool *reply)
 	int r;
 
 	(void)reply;
+	if (mt->nregions > s->max_mem_regions) {
+		limit_hit(LIMIT_MEM_REGIONS, "%s: SET_MEM_TABLE with %u regions", s->log_prefix,
+			  mt->nregions);
+		return -E2BIG;
+	}
 	r = gmem_table_new(&t);
 	if (r)
 		return r;
@@ -349,8 +358,7 @@ static int h_set_mem_table(struct session *s, struct vu_msg *msg, bool *reply)
 
 static int h_get_max_mem_slots(struct session *s, struct vu_msg *msg, bool *reply)
 {
-	(void)s;
-	msg->payload.u64 = VU_MAX_MEM_SLOTS;
+	msg->payload.u64 = s->max_mem_regions;
 	msg->hdr.size = 8;
 	*reply = true;
 	return 0;
@@ -364,6 +372,11 @@ static int h_add_mem_reg(struct session *s, struct vu_msg *msg, bool *reply)
 	int r;
 
 	(void)reply;
+	if (s->port->mem && s->port->mem->nregions >= s->max_mem_regions) {
+		limit_hit(LIMIT_MEM_REGIONS, "%s: ADD_MEM_REG of region %u", s->log_prefix,
+			  s->port->mem->nregions + 1);
+		return -E2BIG;
+	}
 	t = s->port->mem ? gmem_table_clone(s->port->mem) : calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;

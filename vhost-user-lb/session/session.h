@@ -23,6 +23,7 @@ struct session {
 	uint8_t status;
 	uint16_t mtu;
 	unsigned int max_queue_pairs;
+	unsigned int max_mem_regions;  /* [limits] max-mem-regions when it connected */
 	struct dlog *log;            /* mapped by SET_LOG_BASE; published while LOG_ALL is on */
 	int log_fd;                  /* SET_LOG_FD (legacy log eventfd); kept, never written */
 	char log_prefix[96];
