@@ -29,7 +29,27 @@ void config_init(struct config *c)
 	c->log_level = LOG_LVL_INFO;
 	c->nworkers = 1;
 	c->worker_cpus[0] = -1;
+	c->offloads = true;
 	strcpy(c->libvirt_uri, "qemu:///system");
+}
+
+/* "yes"/"no" (and on/off, true/false, 1/0). Return: 0, or -EINVAL. */
+int config_parse_bool(const char *text, bool *ret)
+{
+	static const char *const yes[] = { "yes", "on", "true", "1" };
+	static const char *const no[] = { "no", "off", "false", "0" };
+
+	for (unsigned int i = 0; i < 4; i++) {
+		if (strcmp(text, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcmp(text, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 void config_free(struct config *c)
@@ -145,6 +165,11 @@ static int set_daemon_key(struct config *c, const char *key, const char *val, ch
 			return -EINVAL;
 		}
 		c->metrics_port = (int)port;
+	} else if (strcmp(key, "offloads") == 0) {
+		if (config_parse_bool(val, &c->offloads)) {
+			WHY("offloads: '%s' is not yes or no", val);
+			return -EINVAL;
+		}
 	} else if (strcmp(key, "log-level") == 0) {
 		if (log_level_parse(val, &c->log_level)) {
 			WHY("log-level: '%s' is not one of error, warn, info, debug", val);
