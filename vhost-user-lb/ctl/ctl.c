@@ -310,6 +310,9 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 		/* Bursts taken from a guest's TX ring (or batches put on an RX ring): the work limit
 		 * per turn shows as packets per batch. */
 		add_u64(q, "batches", __atomic_load_n(&vq->stats.batches, __ATOMIC_RELAXED));
+		add_u64(q, "gso", __atomic_load_n(&vq->stats.gso, __ATOMIC_RELAXED));
+		add_u64(q, "sw_gso", __atomic_load_n(&vq->stats.sw_gso, __ATOMIC_RELAXED));
+		add_u64(q, "sw_csum", __atomic_load_n(&vq->stats.sw_csum, __ATOMIC_RELAXED));
 		json_object_object_add(q, "worker", json_object_new_int(vq->worker));
 		if (vq->ready && p->spec.type == PORT_TYPE_VHOST_USER) {
 			/* The ring as the guest sees it: what an operator needs to tell a stuck guest

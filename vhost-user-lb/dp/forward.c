@@ -805,7 +805,9 @@ void dp_switch_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *src, s
 		}
 		packets++;
 		bytes += s->pkts[i].frame_len;
-		gso += s->pkts[i].vh.gso_type != 0;
+		/* vh is only meaningful with flags set: classify() clears nothing else. */
+		if (unlikely(s->pkts[i].vh.flags))
+			gso += s->pkts[i].vh.gso_type != 0;
 		if (unlikely(d == DP_DROP_HAIRPIN || d == DP_DROP_LB))
 			drops[d]++;
 	}
