@@ -28,8 +28,9 @@ struct dp_pkt {
 	uint8_t drop;              /* enum dp_drop, or DP_DROP__MAX when not dropped */
 	uint8_t head_len;
 	uint8_t lb_dirty;          /* bytes of head the load balancer rewrote: they replace the frame's */
+	/* A validated checksum/GSO request; vh.flags == 0: none. Before head: the same cache line. */
+	struct dp_offload vh;
 	uint8_t head[104];         /* first bytes of the frame (LB_HEAD_NEED), for classification */
-	struct dp_offload vh;      /* a validated checksum/GSO request; vh.flags == 0: none */
 };
 
 #define DP_MAX_PENDING_IRQS 64
