@@ -15,6 +15,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/sockfile.h"
+#include "dp/offload.h"
 #include "balance/balancer.h"
 #include "ctl/ctl_internal.h"
 #include "daemon/daemon.h"
@@ -286,6 +287,20 @@ static void collect_mac(const struct fdb_entry *e, void *opaque)
 	json_object_array_add(mc->arr, json_object_new_string(s));
 }
 
+/* DP_OFF_* as a list of names. */
+static struct json_object *offloads_json(unsigned int caps)
+{
+	struct json_object *a = json_object_new_array();
+
+	if (caps & DP_OFF_CSUM)
+		json_object_array_add(a, json_object_new_string("csum"));
+	if (caps & DP_OFF_TSO4)
+		json_object_array_add(a, json_object_new_string("tso4"));
+	if (caps & DP_OFF_TSO6)
+		json_object_array_add(a, json_object_new_string("tso6"));
+	return a;
+}
+
 static struct json_object *port_stats(struct daemon *d, const struct port *p)
 {
 	struct json_object *o = port_summary(p), *queues = json_object_new_array();
@@ -302,6 +317,13 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 	json_object_object_add(o, "rings_broken", json_object_new_boolean(__atomic_load_n(&p->dp->broken, __ATOMIC_RELAXED)));
 	add_u64(o, "rx_interrupts", in.calls);
 	add_u64(o, "tx_interrupts", out.calls);
+	/* Offloads: what was negotiated (dp/offload.h) and how the frames asking for them went. */
+	json_object_object_add(o, "offloads_rx", offloads_json(__atomic_load_n(&p->dp->offload_tx, __ATOMIC_RELAXED)));
+	json_object_object_add(o, "offloads_tx", offloads_json(__atomic_load_n(&p->dp->offload_rx, __ATOMIC_RELAXED)));
+	add_u64(o, "rx_gso", in.gso);
+	add_u64(o, "tx_gso", out.gso);
+	add_u64(o, "tx_gso_sw", out.sw_gso);
+	add_u64(o, "tx_csum_sw", out.sw_csum);
 	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
 		all.drops[i] = in.drops[i] + out.drops[i];
 	json_object_object_add(o, "drops", drops_json(&all));
@@ -326,6 +348,9 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 		/* Bursts taken from a guest's TX ring (or batches put on an RX ring): the work limit
 		 * per turn shows as packets per batch. */
 		add_u64(q, "batches", __atomic_load_n(&vq->stats.batches, __ATOMIC_RELAXED));
+		add_u64(q, "gso", __atomic_load_n(&vq->stats.gso, __ATOMIC_RELAXED));
+		add_u64(q, "sw_gso", __atomic_load_n(&vq->stats.sw_gso, __ATOMIC_RELAXED));
+		add_u64(q, "sw_csum", __atomic_load_n(&vq->stats.sw_csum, __ATOMIC_RELAXED));
 		json_object_object_add(q, "worker", json_object_new_int(vq->worker));
 		if (vq->ready && p->spec.type == PORT_TYPE_VHOST_USER) {
 			/* The ring as the guest sees it: what an operator needs to tell a stuck guest

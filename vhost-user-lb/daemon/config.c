@@ -32,9 +32,29 @@ void config_init(struct config *c)
 	c->log_level = LOG_LVL_INFO;
 	c->nworkers = 1;
 	c->worker_cpus[0] = -1;
+	c->offloads = true;
 	strcpy(c->libvirt_uri, "qemu:///system");
 	c->ctl_group = (gid_t)-1;
 	limits_init(&c->limits);
+}
+
+/* "yes"/"no" (and on/off, true/false, 1/0). Return: 0, or -EINVAL. */
+int config_parse_bool(const char *text, bool *ret)
+{
+	static const char *const yes[] = { "yes", "on", "true", "1" };
+	static const char *const no[] = { "no", "off", "false", "0" };
+
+	for (unsigned int i = 0; i < 4; i++) {
+		if (strcmp(text, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcmp(text, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 void config_free(struct config *c)
@@ -159,12 +179,13 @@ static int set_daemon_key(struct config *c, const char *key, const char *val, ch
 		}
 		c->ctl_group = g->gr_gid;
 	} else if (strcmp(key, "allow-socket-path-outside") == 0) {
-		if (strcmp(val, "yes") == 0)
-			c->allow_socket_path_outside = true;
-		else if (strcmp(val, "no") == 0)
-			c->allow_socket_path_outside = false;
-		else {
+		if (config_parse_bool(val, &c->allow_socket_path_outside)) {
 			WHY("allow-socket-path-outside: '%s' is not yes or no", val);
+			return -EINVAL;
+		}
+	} else if (strcmp(key, "offloads") == 0) {
+		if (config_parse_bool(val, &c->offloads)) {
+			WHY("offloads: '%s' is not yes or no", val);
 			return -EINVAL;
 		}
 	} else if (strcmp(key, "log-level") == 0) {

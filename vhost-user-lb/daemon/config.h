@@ -44,6 +44,7 @@ struct config {
 	unsigned int nworkers;
 	int worker_cpus[CONFIG_MAX_WORKERS];
 	bool workers_pinned;
+	bool offloads;                    /* offer checksum/TSO offloads (read at start only) */
 	unsigned int nports;
 	struct port_spec *ports;
 	char **port_texts;        /* --port SPECs, resolved once socket_dir is known */
@@ -61,6 +62,7 @@ struct config {
 void config_init(struct config *c);
 void config_free(struct config *c);
 int config_load_file(struct config *c, const char *path, char *why, size_t why_len);
+int config_parse_bool(const char *text, bool *ret);
 int config_parse_cpulist(const char *text, int *cpus, unsigned int max, unsigned int *ret_n);
 int config_add_port(struct config *c, const struct port_spec *spec);
 int config_resolve_paths(struct config *c, char *why, size_t why_len);

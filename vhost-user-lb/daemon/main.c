@@ -39,6 +39,7 @@ static void usage(FILE *out)
 		"  -m, --metrics PATH     Prometheus text endpoint on this unix socket (default DIR/metrics.sock)\n"
 		"      --metrics-port N   ... and on 127.0.0.1:N (default off)\n"
 		"      --libvirt-uri URI  discover co-resident VMs there (default qemu:///system; none: off)\n"
+		"      --offloads yes|no  offer checksum and TSO offloads to guests and the TAP (default yes)\n"
 		"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 		"      --check-config     parse the configuration and exit\n"
 		"      --takeover         take over the ports of the daemon running on the control\n"
@@ -113,7 +114,7 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-enum { OPT_CHECK_CONFIG = 256, OPT_TAKEOVER, OPT_METRICS_PORT, OPT_LIBVIRT_URI };
+enum { OPT_CHECK_CONFIG = 256, OPT_TAKEOVER, OPT_METRICS_PORT, OPT_LIBVIRT_URI, OPT_OFFLOADS };
 
 static bool opt_takeover;
 
@@ -132,12 +133,14 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
 		{ "libvirt-uri", required_argument, NULL, OPT_LIBVIRT_URI },
+		{ "offloads", required_argument, NULL, OPT_OFFLOADS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *config_path = NULL, *socket_dir = NULL, *ctl = NULL, *workers = NULL;
 	const char *level = NULL, *metrics = NULL, *metrics_port = NULL, *uri = NULL;
+	const char *offloads = NULL;
 	char why[512];
 	_cleanup_free_ const char **uplinks = calloc((size_t)argc, sizeof(char *));
 	unsigned int nuplinks = 0;
@@ -160,6 +163,7 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		case 'm': metrics = optarg; break;
 		case OPT_METRICS_PORT: metrics_port = optarg; break;
 		case OPT_LIBVIRT_URI: uri = optarg; break;
+		case OPT_OFFLOADS: offloads = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("vhost-user-lb %s\n", VHOST_LB_VERSION); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -235,6 +239,10 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 			return -EINVAL;
 		}
 		c->workers_pinned = true;
+	}
+	if (offloads && config_parse_bool(offloads, &c->offloads)) {
+		fprintf(stderr, "vhost-user-lb: --offloads '%s' is not yes or no\n", offloads);
+		return -EINVAL;
 	}
 	if (level && log_level_parse(level, &c->log_level)) {
 		fprintf(stderr, "vhost-user-lb: unknown log level '%s'\n", level);
@@ -317,6 +325,8 @@ int main(int argc, char **argv)
 	r = evloop_new(&d.loop);
 	if (!r)
 		r = dp_new(&d.dp);
+	if (!r)
+		d.dp->offloads = cfg.offloads;
 	/* Before any worker runs: a frontend shrinking unsealed guest memory breaks its port only. */
 	if (!r)
 		r = gmem_guard_init(d.dp->event_fd);

@@ -482,7 +482,7 @@ int port_restore_tap(struct daemon *d, const struct port_spec *spec, const int *
 
 	if (port_find(d, spec->name))
 		return -EEXIST;
-	r = tap_adopt(spec->ifname, fds, nfds, &t);
+	r = tap_adopt(spec->ifname, fds, nfds, d->dp->offloads, &t);
 	if (r)
 		return r;
 	r = tap_port_link(d, spec, t, false, ret);
@@ -505,7 +505,7 @@ static int tap_port_add(struct daemon *d, const struct port_spec *spec, char *wh
 			WHY("TAP %s is already port '%s'", spec->ifname, o->spec.name);
 			return -EEXIST;
 		}
-	r = tap_open(spec->ifname, spec->queues, &t, why, why_len);
+	r = tap_open(spec->ifname, spec->queues, d->dp->offloads, &t, why, why_len);
 	if (r)
 		return r;
 	r = tap_port_link(d, spec, t, true, NULL);

@@ -17,6 +17,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "dp/offload.h"
 #include "gmem/guard.h"
 
 typedef int (*handler_fn)(struct session *s, struct vu_msg *msg, bool *reply);
@@ -113,10 +114,37 @@ static void quiesce_all(struct session *s)
 		dp_vq_quiesce(s->dp, s->port, i);
 }
 
+static uint64_t offered_features(const struct session *s)
+{
+	return SESSION_VIRTIO_FEATURES | (s->dp->offloads ? SESSION_OFFLOAD_FEATURES : 0);
+}
+
+/*
+ * What the guest negotiated, as the datapath uses it (virtio 1.2, 5.1.3.1: TSO needs the
+ * matching checksum feature, so TSO without it is not used).
+ */
+static void set_port_offloads(struct session *s)
+{
+	unsigned int tx = 0, rx = 0;
+
+	if (has_feature(s, VIRTIO_NET_F_CSUM)) {
+		tx |= DP_OFF_CSUM;
+		tx |= has_feature(s, VIRTIO_NET_F_HOST_TSO4) ? DP_OFF_TSO4 : 0;
+		tx |= has_feature(s, VIRTIO_NET_F_HOST_TSO6) ? DP_OFF_TSO6 : 0;
+	}
+	if (has_feature(s, VIRTIO_NET_F_GUEST_CSUM)) {
+		rx |= DP_OFF_CSUM;
+		rx |= has_feature(s, VIRTIO_NET_F_GUEST_TSO4) ? DP_OFF_TSO4 : 0;
+		rx |= has_feature(s, VIRTIO_NET_F_GUEST_TSO6) ? DP_OFF_TSO6 : 0;
+	}
+	__atomic_store_n(&s->port->offload_tx, (uint8_t)tx, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->port->offload_rx, (uint8_t)rx, __ATOMIC_RELAXED);
+}
+
 static int h_get_features(struct session *s, struct vu_msg *msg, bool *reply)
 {
 	(void)s;
-	msg->payload.u64 = SESSION_VIRTIO_FEATURES;
+	msg->payload.u64 = offered_features(s);
 	msg->hdr.size = 8;
 	*reply = true;
 	return 0;
@@ -195,9 +223,9 @@ static int h_set_features(struct session *s, struct vu_msg *msg, bool *reply)
 	uint64_t f = msg->payload.u64;
 
 	(void)reply;
-	if (f & ~SESSION_VIRTIO_FEATURES) {
+	if (f & ~offered_features(s)) {
 		slog(LOG_LVL_ERROR, s, "SET_FEATURES 0x%llx: bits 0x%llx were not offered",
-		     (unsigned long long)f, (unsigned long long)(f & ~SESSION_VIRTIO_FEATURES));
+		     (unsigned long long)f, (unsigned long long)(f & ~offered_features(s)));
 		return -EINVAL;
 	}
 	/* Features change how rings are read: stop them, they restart with the new ones. */
@@ -207,6 +235,7 @@ static int h_set_features(struct session *s, struct vu_msg *msg, bool *reply)
 	s->port->mrg_rxbuf = has_feature(s, VIRTIO_NET_F_MRG_RXBUF);
 	s->port->hdr_len = (has_feature(s, VIRTIO_F_VERSION_1) || s->port->mrg_rxbuf)
 				   ? VIRTIO_NET_HDR_LEN_V1 : VIRTIO_NET_HDR_LEN_LEGACY;
+	set_port_offloads(s);
 	publish_dlog(s);
 	if (has_feature(s, VHOST_F_LOG_ALL))
 		slog(LOG_LVL_INFO, s, "migration: dirty-page logging on%s", s->log ? "" : " (no log yet)");
@@ -269,6 +298,7 @@ static void reset_device(struct session *s)
 	}
 	s->features = 0;
 	s->features_set = false;
+	set_port_offloads(s);
 	s->status = 0;
 	set_log(s, NULL);
 	close_fd(&s->log_fd);
