@@ -43,6 +43,10 @@ listen() { # PORT OUTFILE
 if [ -n "$QUEUES" ]; then
 	ethtool -L eth0 combined "$QUEUES" || bad "ethtool -L eth0 combined $QUEUES failed"
 fi
+# What virtio-net made of the features the switch offered: "on" once CSUM/HOST_TSO4 were taken.
+offload() { ethtool -k eth0 | awk -v k="$1:" '$1 == k { print $2 }'; }
+mark "offloads tx-checksumming=$(offload tx-checksumming)" \
+	"tcp-segmentation-offload=$(offload tcp-segmentation-offload)"
 mark "channels combined=$(ethtool -l eth0 | awk '/^Combined:/ { v = $2 } END { print v }')" \
 	"txqueues=$(find /sys/class/net/eth0/queues -name "tx-*" | wc -l) ncpu=$NCPU"
 

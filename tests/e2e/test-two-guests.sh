@@ -2,7 +2,10 @@
 # Two QEMU TCG guests on two ports of the real daemon (the daemon listens, QEMU connects):
 # each pings the other without loss, each sends the other a TCP stream whose sha256 must
 # arrive intact, iperf3 runs both directions, and the daemon's port counters must account for
-# at least every frame the guests say they sent and received.
+# at least every frame the guests say they sent and received. Offloads: the guests must see
+# tx-checksumming and TSO on (the switch offers CSUM/TSO), and the daemon must have carried
+# GSO frames (rx_gso) and passed them on whole (tx_gso). E2E_OFFLOADS=no runs the same with
+# `--offloads no` (guests must see them off, no GSO frames), for a before/after iperf3 figure.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -11,7 +14,10 @@ PINGS=20
 STREAM_KB=4096
 
 e2e_begin two-guests
-start_daemon --socket-dir "$RUN" --ctl-socket "$CTL" --port a --port b
+OFFLOADS=${E2E_OFFLOADS:-yes}
+offload_arg=(--offloads "$OFFLOADS")
+standin && offload_arg=()
+start_daemon --socket-dir "$RUN" --ctl-socket "$CTL" --port a --port b "${offload_arg[@]}"
 
 common=(--script "$E2E_DIR/guest-peer.sh" --param "pings=$PINGS" --param "stream_kb=$STREAM_KB"
 	--param iperf=2)
@@ -33,5 +39,23 @@ for dir in forward reverse; do
 		awk -v v="${mbps:-0}" 'BEGIN { exit !(v > 0) }'
 done
 check_port_counters a b
+want=$([ "$OFFLOADS" = yes ] && echo on || echo off)
+if ! standin; then
+	for g in a b; do
+		check "guest $g: $(guest_mark $g offloads) (want $want)" all_equal "$want" \
+			"$(guest_field $g offloads tx-checksumming)" \
+			"$(guest_field $g offloads tcp-segmentation-offload)"
+	done
+	for g in a b; do
+		rx_gso=$(port_stat $g rx_gso)
+		tx_gso=$(port_stat $g tx_gso)
+		if [ "$OFFLOADS" = yes ]; then
+			check "port $g: rx_gso=${rx_gso:-?} tx_gso=${tx_gso:-?} tx_gso_sw=$(port_stat $g tx_gso_sw) (GSO frames carried whole)" \
+				at_least_pairs "${rx_gso:-0}" 1 "${tx_gso:-0}" 1
+		else
+			check "port $g: rx_gso=${rx_gso:-?} (offloads off: none)" all_equal 0 "${rx_gso:-0}"
+		fi
+	done
+fi
 
 e2e_pass

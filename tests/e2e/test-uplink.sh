@@ -4,7 +4,8 @@
 # gives it 10.0.5.254/24; one QEMU TCG guest (10.0.5.1) on a vhost-user port is the other end.
 # Passes when the guest pings the namespace and the namespace pings the guest without loss, a
 # TCP stream each way (busybox nc, random data) arrives with the sender's sha256, iperf3 runs
-# both ways, the TAP shows the flags and offloads docs/usage.md documents, and the daemon's
+# both ways, the TAP shows the flags and offloads docs/usage.md documents (checksum and TSO on,
+# GSO frames carried both ways), and the daemon's
 # counters account for every frame the guest saw, with no frame of the uplink dropped.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -104,8 +105,8 @@ check "TAP queues: $(ns ls "/sys/class/net/$TAP/queues" | tr '\n' ' ')" \
 	test "$(ns ls "/sys/class/net/$TAP/queues" | grep -c '^rx-')" = 2
 ns ethtool -k "$TAP" >"$RUN/ethtool-k.txt"
 for feature in tx-checksumming tcp-segmentation-offload; do
-	check "TAP $(grep "^$feature:" "$RUN/ethtool-k.txt") (no offloads negotiated)" \
-		grep -q "^$feature: off" "$RUN/ethtool-k.txt"
+	check "TAP $(grep "^$feature:" "$RUN/ethtool-k.txt") (TUNSETOFFLOAD CSUM|TSO4|TSO6)" \
+		grep -q "^$feature: on" "$RUN/ethtool-k.txt"
 done
 
 host_peer >"$RUN/peer.host.log" 2>&1 &
@@ -134,9 +135,15 @@ for dir in forward reverse; do
 		awk -v v="${mbps:-0}" 'BEGIN { exit !(v > 0) }'
 done
 
+check "guest: $(guest_mark a offloads)" all_equal on \
+	"$(guest_field a offloads tx-checksumming)" "$(guest_field a offloads tcp-segmentation-offload)"
+
 # Every frame the guest sent went to the uplink (its only peer), every frame it got came from it.
 check_port_counters a
 stats_snapshot
+# TSO both ways: the namespace's stack hands the TAP 64 KiB frames, so does the guest.
+check "uplink up0: GSO frames read from the TAP rx_gso=$(port_stat up0 rx_gso), written whole tx_gso=$(port_stat up0 tx_gso), segmented tx_gso_sw=$(port_stat up0 tx_gso_sw)" \
+	at_least_pairs "$(port_stat up0 rx_gso)" 1 "$(port_stat up0 tx_gso)" 1
 gtx=$(guest_field a eth0-stats tx_packets)
 grx=$(guest_field a eth0-stats rx_packets)
 check "uplink up0: $(port_stat up0 tx_packets) frames written to the TAP >= guest sent $gtx, $(port_stat up0 rx_packets) read >= guest received $grx" \

@@ -22,7 +22,8 @@
  *                 len bytes (virtio-net header + Ethernet frame)
  *   per d1, d2:   u8 nbufs (per ready queue), u8 nsplit, u16 bufsize (16..4096)
  *   then raw guest memory writes until the end: u8 guest (0-2), u16 offset, u8 len, bytes
- * Oracles: sanitizers; every frame taken is counted as forwarded or malformed; every chain
+ * The sender may ask for checksum/TSO offloads; d1 takes them whole, d2 gets them done here.
+ * Oracles: sanitizers; every frame taken is counted as forwarded, malformed or offload; every chain
  * taken from a ring is returned to it unless the port was declared broken; no fd leaks.
  */
 #include <sys/eventfd.h>
@@ -107,6 +108,12 @@ static void port_reset(struct guest *gu, bool legacy_hdr, bool mrg, uint32_t max
 	p->mrg_rxbuf = mrg;
 	p->hdr_len = legacy_hdr && !mrg ? VIRTIO_NET_HDR_LEN_LEGACY : VIRTIO_NET_HDR_LEN_V1;
 	p->max_frame = max_frame;
+	/*
+	 * Offloads: the sender may ask for all of them, d1 takes them whole, d2 none (so both
+	 * the pass-through and the software checksum/segmentation paths run).
+	 */
+	p->offload_tx = gu == &g[0] ? DP_OFF_ALL : 0;
+	p->offload_rx = gu == &g[1] ? DP_OFF_ALL : 0;
 	p->rx_ready_mask = 0;
 	p->broken = false;
 	p->learn_mac_cache = 0;
@@ -274,10 +281,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		const struct dp_vq_stats *st = &g[0].port->vq[1].stats;
 
-		FUZZ_ASSERT(st->packets + st->drops[DP_DROP_MALFORMED] == taken || g[0].port->broken,
-			    "%llu forwarded + %llu malformed != %u taken",
+		FUZZ_ASSERT(st->packets + st->drops[DP_DROP_MALFORMED] + st->drops[DP_DROP_OFFLOAD] ==
+				    taken || g[0].port->broken,
+			    "%llu forwarded + %llu malformed + %llu offload != %u taken",
 			    (unsigned long long)st->packets,
-			    (unsigned long long)st->drops[DP_DROP_MALFORMED], taken);
+			    (unsigned long long)st->drops[DP_DROP_MALFORMED],
+			    (unsigned long long)st->drops[DP_DROP_OFFLOAD], taken);
 	}
 	for (unsigned int k = 1; k < 3; k++)
 		for (unsigned int q = 0; q < 4; q++) {

@@ -224,7 +224,7 @@ static void through_lb(const uint8_t *head, uint8_t *work, uint32_t head_len, ui
 	enum lb_action a;
 
 	memcpy(work, head, head_len);
-	a = lb_process_rcu(lb, 0, work, head_len, frame_len, now, &v);
+	a = lb_process_rcu(lb, 0, work, head_len, frame_len, 0, now, &v);
 	FUZZ_LOG("pkt: lb verdict %d (drop %d), dirty %u\n", a, a == LB_DROP ? (int)v.drop : -1,
 		 a == LB_TO_BACKEND || a == LB_TO_CLIENT ? v.head_dirty : 0);
 	switch (a) {

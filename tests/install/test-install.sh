@@ -173,7 +173,9 @@ for o in $("$D$BINDIR/vhost-user-lbctl" --help | grep -o -- '--[a-z][a-z-]*' | s
 done
 
 conf_text=${TEXT[$MAN5_CONF]}
-keys=$(grep -ho 'strcmp(key, "[a-z][a-z0-9-]*")' "$SRCDIR"/vhost-user-lb/daemon/config*.c |
+# [limits] keys come from core/limits.c's table: { "max-...", ...
+keys=$({ grep -ho 'strcmp(key, "[a-z][a-z0-9-]*")' "$SRCDIR"/vhost-user-lb/daemon/config*.c
+	grep -ho '{ "max-[a-z-]*"' "$SRCDIR"/vhost-user-lb/core/limits.c; } |
 	sed 's/.*"\(.*\)".*/\1/' | sort -u)
 check "config.c keys found (strcmp(key, \"...\")); update this test if config.c changed style" \
 	test -n "$keys"

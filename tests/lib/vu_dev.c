@@ -697,6 +697,10 @@ int vu_dev_send(struct vu_dev *d, unsigned qp, const void *frame, size_t len,
 	src = d->assembly;
 	if (total > ASSEMBLY_MAX)
 		return -EINVAL;
+	if (o->hdr) {
+		hdr = *o->hdr;
+		hdr.num_buffers = 0;
+	}
 	memcpy(src, &hdr, d->hdr_len);
 	memcpy(src + d->hdr_len, frame, len);
 
@@ -911,8 +915,11 @@ static int rx_one(struct vu_dev *d, unsigned qp, void *buf, size_t cap, struct v
 				       ASSEMBLY_MAX - total);
 		rx_recycle(d, i, (uint16_t)e.id);
 	}
-	if (hdr.flags || hdr.gso_type) {
-		/* We negotiated no offloads: the device may not ask for checksum/GSO work. */
+	if ((hdr.flags & ~3u) || ((hdr.flags & 1) && !(d->features & VU_BIT(VIRTIO_NET_F_GUEST_CSUM))) ||
+	    (hdr.gso_type && hdr.gso_type != 1 && hdr.gso_type != 4) ||
+	    (hdr.gso_type == 1 && !(d->features & VU_BIT(VIRTIO_NET_F_GUEST_TSO4))) ||
+	    (hdr.gso_type == 4 && !(d->features & VU_BIT(VIRTIO_NET_F_GUEST_TSO6)))) {
+		/* virtio 1.2 5.1.6.4: checksum/GSO work only as negotiated (GUEST_CSUM, GUEST_TSO*). */
 		vu_log("%s: RX qp %u: header flags 0x%x gso_type %u without offload features",
 		       d->name, qp, hdr.flags, hdr.gso_type);
 		d->st.hdr_violations++;

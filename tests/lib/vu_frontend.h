@@ -113,8 +113,13 @@ struct vu_mem_single {
 /* Feature bits (virtio 1.2 section 5.1.3 and 6; vhost-user spec). */
 #define VU_BIT(b) (1ull << (b))
 #define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
 #define VIRTIO_NET_F_MTU 3
 #define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
 #define VIRTIO_NET_F_CTRL_VQ 17
@@ -401,6 +406,7 @@ struct vu_tx_opts {
 	enum vu_tx_layout layout;
 	unsigned segs;	/* SCATTER/INDIRECT: number of pieces (2..16) */
 	bool no_kick;	/* publish only; the caller kicks later (batching) */
+	const struct vu_net_hdr *hdr;	/* header to send (offload requests); NULL: all zero */
 };
 
 /*

@@ -664,6 +664,10 @@ int vu_ctl_port_stats(struct vu_daemon *d, const char *name, struct vu_port_stat
 								  : (uint64_t)json_object_get_int64(f);
 	else
 		note_missing(s, "macs");
+	(void)get_u64(p, "rx_gso", &s->rx_gso);
+	(void)get_u64(p, "tx_gso", &s->tx_gso);
+	(void)get_u64(p, "tx_gso_sw", &s->tx_gso_sw);
+	(void)get_u64(p, "tx_csum_sw", &s->tx_csum_sw);
 	if (!get_u64(p, "rx_packets", &s->rx_packets))
 		note_missing(s, "rx_packets");
 	if (!get_u64(p, "rx_bytes", &s->rx_bytes))

@@ -104,6 +104,7 @@ struct vu_port_stats {
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
 	uint64_t drops;		/* sum over reasons */
 	char drop_reasons[256];	/* "reason=count ..." */
+	uint64_t rx_gso, tx_gso, tx_gso_sw, tx_csum_sw;	/* offloads (0 when not reported) */
 	unsigned nqueues;
 	struct vu_queue_stats q[128];
 	bool complete;		/* every documented field was present */

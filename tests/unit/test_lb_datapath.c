@@ -75,7 +75,7 @@ static void arp(struct lb *lb)
 	uint32_t len = tf_arp_request(req, cmac, 0, CLIENT, VIP, 1);
 	const uint8_t *r;
 
-	CHECK(lb_process_rcu(lb, 0, req, len, len, 1, &v) == LB_ARP_REPLY && v.reply_len == 60,
+	CHECK(lb_process_rcu(lb, 0, req, len, len, 0, 1, &v) == LB_ARP_REPLY && v.reply_len == 60,
 	      "ARP request for the VIP: a 60-byte reply");
 	r = v.reply;
 	CHECK(!memcmp(r, cmac, 6) && !memcmp(r + 6, vmac, 6) && tf_get16(r + 12) == 0x0806,
@@ -84,18 +84,18 @@ static void arp(struct lb *lb)
 	      !memcmp(r + 32, cmac, 6) && tf_get32(r + 38) == CLIENT,
 	      "ARP reply: is-at virtual MAC for the VIP, to the requester's MAC and address");
 	len = tf_arp_request(req, cmac, 42, CLIENT, VIP, 1);
-	CHECK(lb_process_rcu(lb, 0, req, len, len, 1, &v) == LB_ARP_REPLY && v.reply_len == 64 &&
+	CHECK(lb_process_rcu(lb, 0, req, len, len, 0, 1, &v) == LB_ARP_REPLY && v.reply_len == 64 &&
 	      tf_get16(v.reply + 12) == 0x8100 && tf_get16(v.reply + 14) == 42 &&
 	      tf_get16(v.reply + 16) == 0x0806 && tf_get32(v.reply + 32) == VIP,
 	      "ARP on VLAN 42: the reply keeps the tag");
 	len = tf_arp_request(req, cmac, 0, CLIENT, 0x0a000099, 1);
-	CHECK(lb_process_rcu(lb, 0, req, len, len, 1, &v) == LB_PASS, "ARP for another address: pass");
+	CHECK(lb_process_rcu(lb, 0, req, len, len, 0, 1, &v) == LB_PASS, "ARP for another address: pass");
 	len = tf_arp_request(req, cmac, 0, CLIENT, VIP, 2);
-	CHECK(lb_process_rcu(lb, 0, req, len, len, 1, &v) == LB_PASS, "ARP reply (op 2): pass");
+	CHECK(lb_process_rcu(lb, 0, req, len, len, 0, 1, &v) == LB_PASS, "ARP reply (op 2): pass");
 	/* Linux re-checks a cached neighbour with a unicast request to the MAC it knows. */
 	len = tf_arp_request(req, cmac, 0, CLIENT, VIP, 1);
 	memcpy(req, vmac, 6);
-	CHECK(lb_process_rcu(lb, 0, req, len, len, 1, &v) == LB_ARP_REPLY,
+	CHECK(lb_process_rcu(lb, 0, req, len, len, 0, 1, &v) == LB_ARP_REPLY,
 	      "unicast ARP request to the virtual MAC: answered");
 }
 
@@ -118,8 +118,8 @@ static void not_ours(struct lb *lb)
 	      "a backend answering from port 80 with no flow (direct traffic): pass");
 	memcpy(ipv6, cmac, 6);
 	tf_put16(ipv6 + 12, 0x86dd);
-	CHECK(lb_process_rcu(lb, 0, ipv6, 64, 64, 1, &v) == LB_PASS, "IPv6: pass");
-	CHECK(lb_process_rcu(lb, 0, ipv6, 10, 10, 1, &v) == LB_PASS, "a runt: pass");
+	CHECK(lb_process_rcu(lb, 0, ipv6, 64, 64, 0, 1, &v) == LB_PASS, "IPv6: pass");
+	CHECK(lb_process_rcu(lb, 0, ipv6, 10, 10, 0, 1, &v) == LB_PASS, "a runt: pass");
 }
 
 static void one_connection(struct lb *lb)
@@ -363,7 +363,7 @@ static void drops(struct lb *lb)
 		memcpy(head, f, 56);
 		before = lb_drops(lb, LB_DROP_MALFORMED);
 		/* The frame ends 8 bytes before its IPv4 total length says. */
-		CHECK(len == 64 && lb_process_rcu(lb, 3, head, 56, 56, 50, &v) == LB_DROP &&
+		CHECK(len == 64 && lb_process_rcu(lb, 3, head, 56, 56, 0, 50, &v) == LB_DROP &&
 		      v.drop == LB_DROP_MALFORMED && lb_drops(lb, LB_DROP_MALFORMED) == before + 1,
 		      "IPv4 total length past the frame: dropped, malformed");
 	}

@@ -289,7 +289,7 @@ static void *race_main(void *opaque)
 		uint32_t len = tf_build(buf, &s);
 
 		memcpy(head, buf, MIN(len, 64u));
-		if (lb_process_rcu(r->lb, r->id, head, MIN(len, 64u), len, 100, &v) != LB_TO_BACKEND) {
+		if (lb_process_rcu(r->lb, r->id, head, MIN(len, 64u), len, 0, 100, &v) != LB_TO_BACKEND) {
 			r->last_fail = v.action == LB_DROP ? lb_drop_names[v.drop] : "not dropped";
 			r->fails++;
 		}

@@ -236,7 +236,7 @@ static inline enum lb_action tf_send_head(struct lb *lb, const struct tf_spec *s
 	out->len = tf_build(out->frame, s);
 	hl = out->len < head_cap ? out->len : head_cap;
 	memcpy(head, out->frame, hl);
-	out->action = lb_process_rcu(lb, 0, head, hl, out->len, now_s, &out->v);
+	out->action = lb_process_rcu(lb, 0, head, hl, out->len, 0, now_s, &out->v);
 	if (out->action == LB_TO_BACKEND || out->action == LB_TO_CLIENT)
 		memcpy(out->frame, head, out->v.head_dirty);
 	return out->action;

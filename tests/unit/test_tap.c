@@ -31,7 +31,7 @@ static void stand_in_new(struct stand_in *si, const char *name)
 	int sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) ||
-	    tap_adopt(name, &sv[0], 1, &si->tap) || dp_port_new(name, &si->port))
+	    tap_adopt(name, &sv[0], 1, true, &si->tap) || dp_port_new(name, &si->port))
 		abort();
 	si->peer = sv[1];
 	tap_port_bind(si->port, si->tap);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* vhost-user-lbctl: the command-line client of the daemon's control socket. */
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -78,8 +79,11 @@ static struct json_object *call(int fd, struct json_object *req)
 	struct json_object *reply;
 
 	if (write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0) {
-		perror("vhost-user-lbctl: write");
-		return NULL;
+		/* A daemon that refuses us (access, too many clients) says why, then hangs up. */
+		if (errno != EPIPE && errno != ECONNRESET) {
+			perror("vhost-user-lbctl: write");
+			return NULL;
+		}
 	}
 	for (;;) {
 		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
@@ -252,6 +256,23 @@ static void print_status(struct json_object *reply)
 	       s(reply, "version"), (unsigned long long)u(reply, "uptime_s"),
 	       (unsigned long long)u(reply, "ports"), (unsigned long long)u(reply, "workers"),
 	       (unsigned long long)u(reply, "fdb_entries"));
+
+	struct json_object *limits, *in_use;
+
+	if (!json_object_object_get_ex(reply, "limits", &limits) ||
+	    !json_object_is_type(limits, json_type_object))
+		return;
+	printf("\n%-20s %10s %10s %10s  %s\n", "LIMIT", "MAX", "IN USE", "HITS", "ON RELOAD");
+	json_object_object_foreach(limits, name, l) {
+		char used[24] = "-";
+
+		if (json_object_object_get_ex(l, "in_use", &in_use))
+			snprintf(used, sizeof(used), "%llu", (unsigned long long)json_object_get_uint64(in_use));
+		printf("%-20s %10llu %10s %10llu  %s\n", name, (unsigned long long)u(l, "max"), used,
+		       (unsigned long long)u(l, "hits"), strcmp(s(l, "reload"), "true") == 0 ? "applied" : "restart");
+	}
+	printf("control connections refused (not root, not in ctl-group): %llu\n",
+	       (unsigned long long)u(reply, "ctl_refused"));
 }
 
 /* Return: process exit code. */
@@ -657,6 +678,9 @@ int main(int argc, char **argv)
 	const char *path = VHOST_LB_DEFAULT_SOCKET_DIR "/ctl.sock";
 	struct json_object *req;
 	int opt, fd, rc;
+
+	/* A write to a daemon that already hung up must not kill us before we read why. */
+	signal(SIGPIPE, SIG_IGN);
 
 	while ((opt = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
 		switch (opt) {

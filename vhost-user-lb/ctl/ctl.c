@@ -12,24 +12,32 @@
 #include <sys/un.h>
 
 #include "build-config.h"
+#include "core/limits.h"
 #include "core/log.h"
+#include "core/sockfile.h"
+#include "dp/offload.h"
 #include "balance/balancer.h"
 #include "ctl/ctl_internal.h"
 #include "daemon/daemon.h"
 #include "daemon/handover.h"
 #include "disc/disc.h"
 
-/* Limits a misbehaving client cannot push past. */
-#define CTL_MAX_CLIENTS 32
-#define CTL_MAX_LINE 65536
-
+/*
+ * Who may connect: root, the daemon's own user, and members of [daemon] ctl-group (primary
+ * or supplementary group, as the kernel recorded them at connect(): SO_PEERCRED and
+ * SO_PEERGROUPS, no user database lookup). The socket file says the same with its group and
+ * mode (0660 with ctl-group, else 0600); the check on accept holds even if the file's mode is
+ * loosened. How many clients at once and how long a request may be: [limits].
+ */
 struct ctl_client {
 	struct ctl_server *srv;
 	struct ctl_client *next;
 	int fd;
 	struct ev_source *src;
-	size_t len;
-	char buf[CTL_MAX_LINE];
+	char peer[64];         /* "control client pid=N uid=N", for log lines */
+	bool root;             /* uid 0 or ours: may take the daemon over */
+	size_t len, cap;       /* cap: max-ctl-request-bytes when it connected */
+	char buf[];
 };
 
 struct ctl_server {
@@ -39,6 +47,7 @@ struct ctl_server {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct ctl_client *clients;
 	unsigned int nclients;
+	uint64_t refused;      /* connections refused for their credentials */
 };
 
 struct json_object *ctl_error_reply(const char *fmt, ...)
@@ -83,6 +92,25 @@ static void add_u64(struct json_object *o, const char *key, uint64_t v)
 	json_object_object_add(o, key, json_object_new_uint64(v));
 }
 
+/* {"ports": {"max": N, "hits": N, "in_use": N, "reload": true}, ...} */
+static struct json_object *limits_json(struct daemon *d)
+{
+	struct json_object *o = json_object_new_object();
+
+	for (unsigned int i = 0; i < LIMIT__MAX; i++) {
+		struct json_object *l = json_object_new_object();
+		int64_t in_use = daemon_limit_in_use(d, i);
+
+		add_u64(l, "max", limit_get(i));
+		add_u64(l, "hits", daemon_limit_hits(d, i));
+		if (in_use >= 0)
+			add_u64(l, "in_use", (uint64_t)in_use);
+		json_object_object_add(l, "reload", json_object_new_boolean(limit_info[i].reload));
+		json_object_object_add(o, limit_info[i].name, l);
+	}
+	return o;
+}
+
 static struct json_object *cmd_status(struct daemon *d, struct json_object *req)
 {
 	struct json_object *o = ctl_ok_reply();
@@ -93,6 +121,8 @@ static struct json_object *cmd_status(struct daemon *d, struct json_object *req)
 	add_u64(o, "ports", d->nports);
 	add_u64(o, "workers", d->dp->nworkers);
 	add_u64(o, "fdb_entries", __atomic_load_n(&d->dp->fdb->count, __ATOMIC_RELAXED));
+	json_object_object_add(o, "limits", limits_json(d));
+	add_u64(o, "ctl_refused", d->ctl ? ctl_server_refused(d->ctl) : 0);
 	return o;
 }
 
@@ -121,12 +151,21 @@ static struct json_object *cmd_port_add(struct daemon *d, struct json_object *re
 	r = port_spec_parse(text, d->socket_dir, &spec, why, sizeof(why));
 	if (r)
 		return ctl_error_reply("%s", why);
+	/*
+	 * A control client may be a ctl-group member, not root: it must not make the daemon
+	 * unlink, bind and chmod sockets anywhere root can (the path rule: docs/usage.md).
+	 */
+	if (path && spec.type == PORT_TYPE_VHOST_USER && !d->allow_socket_path_outside &&
+	    !sockfile_path_in_dir(spec.path, d->socket_dir))
+		return ctl_error_reply("socket path '%s' is not in the socket directory %s "
+				       "(allow-socket-path-outside = no)", spec.path, d->socket_dir);
 	if (json_object_object_get_ex(req, "queues", &q)) {
 		int64_t n = json_object_get_int64(q);
 
 		if (!json_object_is_type(q, json_type_int) || n < 1 || n > VU_MAX_QUEUE_PAIRS)
 			return ctl_error_reply("queues must be 1..%d", VU_MAX_QUEUE_PAIRS);
 		spec.queues = (unsigned int)n;
+		spec.queues_default = false;
 	}
 	if ((group || perm) && spec.type == PORT_TYPE_TAP)
 		return ctl_error_reply("group and perm are for vhost-user ports");
@@ -145,7 +184,7 @@ static struct json_object *cmd_port_add(struct daemon *d, struct json_object *re
 			return ctl_error_reply("perm must be octal, like \"0660\"");
 		spec.perm = (mode_t)m;
 	}
-	r = port_add(d, &spec, why, sizeof(why));
+	r = port_add(d, &spec, d->ctl_peer ? d->ctl_peer : "control client", why, sizeof(why));
 	if (r)
 		return ctl_error_reply("%s", *why ? why : strerror(-r));
 	{
@@ -248,6 +287,20 @@ static void collect_mac(const struct fdb_entry *e, void *opaque)
 	json_object_array_add(mc->arr, json_object_new_string(s));
 }
 
+/* DP_OFF_* as a list of names. */
+static struct json_object *offloads_json(unsigned int caps)
+{
+	struct json_object *a = json_object_new_array();
+
+	if (caps & DP_OFF_CSUM)
+		json_object_array_add(a, json_object_new_string("csum"));
+	if (caps & DP_OFF_TSO4)
+		json_object_array_add(a, json_object_new_string("tso4"));
+	if (caps & DP_OFF_TSO6)
+		json_object_array_add(a, json_object_new_string("tso6"));
+	return a;
+}
+
 static struct json_object *port_stats(struct daemon *d, const struct port *p)
 {
 	struct json_object *o = port_summary(p), *queues = json_object_new_array();
@@ -264,6 +317,13 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 	json_object_object_add(o, "rings_broken", json_object_new_boolean(__atomic_load_n(&p->dp->broken, __ATOMIC_RELAXED)));
 	add_u64(o, "rx_interrupts", in.calls);
 	add_u64(o, "tx_interrupts", out.calls);
+	/* Offloads: what was negotiated (dp/offload.h) and how the frames asking for them went. */
+	json_object_object_add(o, "offloads_rx", offloads_json(__atomic_load_n(&p->dp->offload_tx, __ATOMIC_RELAXED)));
+	json_object_object_add(o, "offloads_tx", offloads_json(__atomic_load_n(&p->dp->offload_rx, __ATOMIC_RELAXED)));
+	add_u64(o, "rx_gso", in.gso);
+	add_u64(o, "tx_gso", out.gso);
+	add_u64(o, "tx_gso_sw", out.sw_gso);
+	add_u64(o, "tx_csum_sw", out.sw_csum);
 	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
 		all.drops[i] = in.drops[i] + out.drops[i];
 	json_object_object_add(o, "drops", drops_json(&all));
@@ -288,6 +348,9 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 		/* Bursts taken from a guest's TX ring (or batches put on an RX ring): the work limit
 		 * per turn shows as packets per batch. */
 		add_u64(q, "batches", __atomic_load_n(&vq->stats.batches, __ATOMIC_RELAXED));
+		add_u64(q, "gso", __atomic_load_n(&vq->stats.gso, __ATOMIC_RELAXED));
+		add_u64(q, "sw_gso", __atomic_load_n(&vq->stats.sw_gso, __ATOMIC_RELAXED));
+		add_u64(q, "sw_csum", __atomic_load_n(&vq->stats.sw_csum, __ATOMIC_RELAXED));
 		json_object_object_add(q, "worker", json_object_new_int(vq->worker));
 		if (vq->ready && p->spec.type == PORT_TYPE_VHOST_USER) {
 			/* The ring as the guest sees it: what an operator needs to tell a stuck guest
@@ -559,6 +622,24 @@ static bool is_handover(const char *line, size_t len)
 	return yes;
 }
 
+/* One error line to a client about to be dropped; best effort, never waits. */
+static void __attribute__((format(printf, 2, 3))) refuse(int fd, const char *fmt, ...)
+{
+	struct json_object *o;
+	const char *text;
+	char msg[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o = ctl_error_reply("%s", msg);
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	(void)!send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)!send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	json_object_put(o);
+}
+
 static void client_on_event(struct ev_source *src, int fd, uint32_t events, void *opaque)
 {
 	struct ctl_client *c = opaque;
@@ -567,7 +648,7 @@ static void client_on_event(struct ev_source *src, int fd, uint32_t events, void
 
 	(void)src;
 	(void)events;
-	n = recv(fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+	n = recv(fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -578,15 +659,30 @@ static void client_on_event(struct ev_source *src, int fd, uint32_t events, void
 	while ((nl = memchr(c->buf, '\n', c->len))) {
 		size_t line_len = (size_t)(nl - c->buf);
 
-		/* The hand-over takes over this connection for its own wire format. */
+		/*
+		 * The hand-over takes over this connection for its own wire format. It passes
+		 * every guest's memory fds: root's only, never ctl-group's.
+		 */
 		if (is_handover(c->buf, line_len)) {
-			(void)handover_give(c->srv->d, fd);
+			if (c->root) {
+				(void)handover_give(c->srv->d, fd);
+			} else {
+				log_ratelimited(LOG_LVL_WARN, "%s: refused: hand-over is for root only",
+						c->peer);
+				refuse(fd, "permission denied: hand-over is for root only");
+			}
 			client_free(c);
 			return;
 		}
-		struct json_object *reply = ctl_handle_request(c->srv->d, c->buf, line_len);
-		const char *text = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
-		int r = send_all(fd, text, strlen(text));
+		struct json_object *reply;
+		const char *text;
+		int r;
+
+		c->srv->d->ctl_peer = c->peer;
+		reply = ctl_handle_request(c->srv->d, c->buf, line_len);
+		c->srv->d->ctl_peer = NULL;
+		text = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
+		r = send_all(fd, text, strlen(text));
 
 		if (r == 0)
 			r = send_all(fd, "\n", 1);
@@ -598,16 +694,52 @@ static void client_on_event(struct ev_source *src, int fd, uint32_t events, void
 			return;
 		}
 	}
-	if (c->len == sizeof(c->buf)) {
-		log_warn("control client sent a request over %d bytes; dropped", CTL_MAX_LINE);
+	if (c->len == c->cap) {
+		limit_hit(LIMIT_CTL_REQUEST_BYTES, "%s: a request of over %zu bytes", c->peer, c->cap);
+		refuse(fd, "request longer than %zu bytes (max-ctl-request-bytes)", c->cap);
 		client_free(c);
 	}
+}
+
+/*
+ * Root, our own user, or a member of @group (primary or supplementary, as recorded by the
+ * kernel at connect()). Return: true if @fd's peer may use the control socket.
+ */
+static bool peer_allowed(int fd, const struct ucred *cred, gid_t group)
+{
+	gid_t small[64], *groups = small;
+	socklen_t len = sizeof(small);
+	bool ok = false;
+
+	if (cred->uid == 0 || cred->uid == geteuid())
+		return true;
+	if (group == (gid_t)-1)
+		return false;
+	if (cred->gid == group)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+		if (errno != ERANGE || !(groups = malloc(len)))
+			return false;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+			free(groups);
+			return false;
+		}
+	}
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		ok |= groups[i] == group;
+	if (groups != small)
+		free(groups);
+	return ok;
 }
 
 static void listen_on_event(struct ev_source *src, int fd, uint32_t events, void *opaque)
 {
 	struct ctl_server *srv = opaque;
+	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	socklen_t len = sizeof(cred);
 	struct ctl_client *c;
+	char peer[64];
+	size_t cap;
 	int cfd;
 
 	(void)src;
@@ -615,10 +747,33 @@ static void listen_on_event(struct ev_source *src, int fd, uint32_t events, void
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (cfd < 0)
 		return;
-	if (srv->nclients >= CTL_MAX_CLIENTS || !(c = calloc(1, sizeof(*c)))) {
+	(void)getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+	snprintf(peer, sizeof(peer), "control client pid=%d uid=%u", (int)cred.pid,
+		 (unsigned int)cred.uid);
+	if (!peer_allowed(cfd, &cred, srv->d->ctl_group)) {
+		srv->refused++;
+		log_ratelimited(LOG_LVL_WARN, "%s gid=%u: refused: not root and not in ctl-group", peer,
+				(unsigned int)cred.gid);
+		refuse(cfd, "permission denied: the control socket is for root and ctl-group members");
 		close(cfd);
 		return;
 	}
+	if (srv->nclients >= limit_get(LIMIT_CTL_CLIENTS)) {
+		limit_hit(LIMIT_CTL_CLIENTS, "%s: connection %u", peer, srv->nclients + 1);
+		refuse(cfd, "too many control connections (max-ctl-clients = %u)",
+		       limit_get(LIMIT_CTL_CLIENTS));
+		close(cfd);
+		return;
+	}
+	cap = limit_get(LIMIT_CTL_REQUEST_BYTES);
+	c = calloc(1, sizeof(*c) + cap);
+	if (!c) {
+		close(cfd);
+		return;
+	}
+	c->cap = cap;
+	c->root = cred.uid == 0 || cred.uid == geteuid();
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->srv = srv;
 	c->fd = cfd;
 	if (evloop_add_fd(srv->d->loop, cfd, EPOLLIN, client_on_event, c, &c->src)) {
@@ -631,7 +786,36 @@ static void listen_on_event(struct ev_source *src, int fd, uint32_t events, void
 	srv->nclients++;
 }
 
-/* Context: control thread. The socket is root-only (0600): it can add and remove ports. */
+/* 0660 and group @group, or 0600 root's: the file says who may connect (peer_allowed()). */
+static int set_owner(const char *path, gid_t group)
+{
+	return sockfile_set_owner(path, group, group == (gid_t)-1 ? 0600 : 0660);
+}
+
+/**
+ * ctl_server_set_group() - who may connect from now on: root and @group ((gid_t)-1: root
+ * only). Connections already open stay. Context: control thread (reload).
+ */
+int ctl_server_set_group(struct ctl_server *srv, gid_t group)
+{
+	int r = set_owner(srv->path, group);
+
+	if (r)
+		log_error("control socket %s: setting group and mode: %s", srv->path, strerror(-r));
+	return r;
+}
+
+unsigned int ctl_server_clients(const struct ctl_server *srv)
+{
+	return srv->nclients;
+}
+
+uint64_t ctl_server_refused(const struct ctl_server *srv)
+{
+	return srv->refused;
+}
+
+/* Context: control thread. Root's (0600), or 0660 for d->ctl_group: it can add and remove ports. */
 int ctl_server_new(struct daemon *d, const char *path, struct ctl_server **ret)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -648,9 +832,14 @@ int ctl_server_new(struct daemon *d, const char *path, struct ctl_server **ret)
 	strcpy(sa.sun_path, path);
 	(void)unlink(path);
 	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (srv->fd < 0 || bind(srv->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(srv->fd, 16) < 0) {
+	r = 0;
+	if (srv->fd < 0 || bind(srv->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		r = -errno;
+	if (!r)
+		r = set_owner(path, d->ctl_group);
+	if (!r && listen(srv->fd, 16) < 0)
+		r = -errno;
+	if (r) {
 		if (srv->fd >= 0)
 			close(srv->fd);
 		free(srv);

@@ -11,7 +11,10 @@
 #include <sys/un.h>
 
 #include "balance/balancer.h"
+#include "core/limits.h"
 #include "core/log.h"
+#include "core/sockfile.h"
+#include "ctl/ctl.h"
 #include "daemon/daemon.h"
 
 struct metrics_server {
@@ -125,6 +128,18 @@ void metrics_render(struct daemon *d, FILE *out)
 	family(out, "vulb_fdb_learn_refused_total", "counter", "MACs not learned because the table was full");
 	fprintf(out, "vulb_fdb_learn_refused_total %llu\n",
 		(unsigned long long)__atomic_load_n(&d->dp->fdb->learn_refused, __ATOMIC_RELAXED));
+
+	family(out, "vulb_limit", "gauge", "the [limits] value in force");
+	for (unsigned int i = 0; i < LIMIT__MAX; i++)
+		fprintf(out, "vulb_limit{limit=\"%s\"} %u\n", limit_info[i].name, limit_get(i));
+	family(out, "vulb_limit_hits_total", "counter", "requests refused because a limit was reached");
+	for (unsigned int i = 0; i < LIMIT__MAX; i++)
+		fprintf(out, "vulb_limit_hits_total{limit=\"%s\"} %llu\n", limit_info[i].name,
+			(unsigned long long)daemon_limit_hits(d, i));
+	family(out, "vulb_ctl_refused_total", "counter",
+	       "control connections refused: not root and not in ctl-group");
+	fprintf(out, "vulb_ctl_refused_total %llu\n",
+		(unsigned long long)(d->ctl ? ctl_server_refused(d->ctl) : 0));
 }
 
 /* One request per connection, answered at once: a scraper that stalls gets nothing. */
@@ -176,6 +191,25 @@ static void serve(struct ev_source *src, int fd, uint32_t events, void *opaque)
 }
 
 /**
+ * metrics_server_set_group() - who may read the unix socket: the control socket's readers,
+ * root and [daemon] ctl-group (0660), or root alone (0600). The counters are read-only, but
+ * they name every port and VM; the TCP port (127.0.0.1 only) is for scrapers, open to local
+ * users by choice of whoever enables it.
+ * Context: control thread.
+ */
+int metrics_server_set_group(struct metrics_server *m, gid_t group)
+{
+	int r;
+
+	if (m->unix_fd < 0)
+		return 0;
+	r = sockfile_set_owner(m->path, group, group == (gid_t)-1 ? 0600 : 0660);
+	if (r)
+		log_error("metrics socket %s: setting group and mode: %s", m->path, strerror(-r));
+	return r;
+}
+
+/**
  * metrics_server_new() - listen on @unix_path (if non-NULL) and 127.0.0.1:@tcp_port (if > 0).
  * Context: control thread.
  */
@@ -200,8 +234,11 @@ int metrics_server_new(struct daemon *d, const char *unix_path, int tcp_port,
 		strcpy(m->path, unix_path);
 		(void)unlink(unix_path);
 		m->unix_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (m->unix_fd < 0 || bind(m->unix_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-		    listen(m->unix_fd, 8) < 0)
+		if (m->unix_fd < 0 || bind(m->unix_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			r = -errno;
+		if (!r)
+			r = metrics_server_set_group(m, d->ctl_group);
+		if (!r && listen(m->unix_fd, 8) < 0)
 			r = -errno;
 		if (!r)
 			r = evloop_add_fd(d->loop, m->unix_fd, EPOLLIN, serve, m, &m->unix_src);

@@ -2,11 +2,13 @@
 /*
  * The config file: INI-style sections, `key = value` lines, `#` comments.
  *
- *   [daemon]            socket-dir, ctl-socket, workers (CPU list), log-level
+ *   [daemon]            socket-dir, ctl-socket, ctl-group, allow-socket-path-outside,
+ *                       workers (CPU list), log-level, libvirt-uri, metrics-socket, metrics-port
  *   [port NAME]         path, mode (server|client), queues, group, perm
  *                       or type = tap, tap (the interface), queues: the uplink
  *   [vip ADDR:PORT/P]   algo, backend (repeatable)
  *   [vm NAME]           vf-min-rate, vf-max-rate: a VF's rates when assigned to NAME
+ *   [limits]            max-ports, max-queue-pairs, ... (core/limits.c)
  *
  * Every error names the line and the key (docs/usage.md documents each key).
  */
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "build-config.h"
+#include "core/sockfile.h"
 #include "lb/lb.h"
 
 #define WHY(...) snprintf(why, why_len, __VA_ARGS__)
@@ -29,7 +32,29 @@ void config_init(struct config *c)
 	c->log_level = LOG_LVL_INFO;
 	c->nworkers = 1;
 	c->worker_cpus[0] = -1;
+	c->offloads = true;
 	strcpy(c->libvirt_uri, "qemu:///system");
+	c->ctl_group = (gid_t)-1;
+	limits_init(&c->limits);
+}
+
+/* "yes"/"no" (and on/off, true/false, 1/0). Return: 0, or -EINVAL. */
+int config_parse_bool(const char *text, bool *ret)
+{
+	static const char *const yes[] = { "yes", "on", "true", "1" };
+	static const char *const no[] = { "no", "off", "false", "0" };
+
+	for (unsigned int i = 0; i < 4; i++) {
+		if (strcmp(text, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcmp(text, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 void config_free(struct config *c)
@@ -145,6 +170,24 @@ static int set_daemon_key(struct config *c, const char *key, const char *val, ch
 			return -EINVAL;
 		}
 		c->metrics_port = (int)port;
+	} else if (strcmp(key, "ctl-group") == 0) {
+		struct group *g = getgrnam(val);
+
+		if (!g) {
+			WHY("ctl-group: no group '%s'", val);
+			return -EINVAL;
+		}
+		c->ctl_group = g->gr_gid;
+	} else if (strcmp(key, "allow-socket-path-outside") == 0) {
+		if (config_parse_bool(val, &c->allow_socket_path_outside)) {
+			WHY("allow-socket-path-outside: '%s' is not yes or no", val);
+			return -EINVAL;
+		}
+	} else if (strcmp(key, "offloads") == 0) {
+		if (config_parse_bool(val, &c->offloads)) {
+			WHY("offloads: '%s' is not yes or no", val);
+			return -EINVAL;
+		}
 	} else if (strcmp(key, "log-level") == 0) {
 		if (log_level_parse(val, &c->log_level)) {
 			WHY("log-level: '%s' is not one of error, warn, info, debug", val);
@@ -161,8 +204,10 @@ static int set_port_key(struct port_spec *s, const char *key, const char *val, c
 			size_t why_len)
 {
 	if (strcmp(key, "path") == 0) {
-		if (!*val || strlen(val) >= sizeof(s->path)) {
-			WHY("path: empty or too long");
+		char reason[160];
+
+		if (sockfile_path_check(val, reason, sizeof(reason))) {
+			WHY("path: %s", reason);
 			return -EINVAL;
 		}
 		strcpy(s->path, val);
@@ -184,6 +229,7 @@ static int set_port_key(struct port_spec *s, const char *key, const char *val, c
 			return -EINVAL;
 		}
 		s->queues = (unsigned int)q;
+		s->queues_default = false;
 	} else if (strcmp(key, "group") == 0) {
 		struct group *g = getgrnam(val);
 
@@ -346,7 +392,7 @@ int config_resolve_paths(struct config *c, char *why, size_t why_len)
  */
 int config_load_file(struct config *c, const char *path, char *why, size_t why_len)
 {
-	enum { SEC_NONE, SEC_DAEMON, SEC_PORT, SEC_VIP, SEC_VM } sec = SEC_NONE;
+	enum { SEC_NONE, SEC_DAEMON, SEC_PORT, SEC_VIP, SEC_VM, SEC_LIMITS } sec = SEC_NONE;
 	struct port_spec port = { 0 };
 	bool port_open = false;
 	char line[1024], err[256];
@@ -388,6 +434,8 @@ int config_load_file(struct config *c, const char *path, char *why, size_t why_l
 			s = trim(s + 1);
 			if (strcmp(s, "daemon") == 0) {
 				sec = SEC_DAEMON;
+			} else if (strcmp(s, "limits") == 0) {
+				sec = SEC_LIMITS;
 			} else if (strncmp(s, "port", 4) == 0 && isspace((unsigned char)s[4])) {
 				char spec_why[128];
 				const char *name = trim(s + 5);
@@ -470,6 +518,8 @@ int config_load_file(struct config *c, const char *path, char *why, size_t why_l
 			r = set_vip_key(&c->vips[c->nvips - 1], trim(s), trim(eq + 1), err, sizeof(err));
 		else if (sec == SEC_VM)
 			r = set_vm_key(&c->vms[c->nvms - 1], trim(s), trim(eq + 1), err, sizeof(err));
+		else if (sec == SEC_LIMITS)
+			r = limits_set(&c->limits, trim(s), trim(eq + 1), err, sizeof(err));
 		else {
 			r = -EINVAL;
 			snprintf(err, sizeof(err), "key outside of any section");
@@ -480,9 +530,42 @@ int config_load_file(struct config *c, const char *path, char *why, size_t why_l
 	if (!r)
 		r = finish_port(c, &port, &port_open, err, sizeof(err));
 	fclose(f);
-	if (r)
+	if (r) {
 		WHY("%s:%u: %s", path, lineno, err);
-	return r;
+		return r;
+	}
+	return config_check_limits(c, path, why, why_len);
+}
+
+/**
+ * config_check_limits() - the ports declared against [limits]: no more than max-ports, none
+ * asking for more than max-queue-pairs. A port that did not give its queues gets the default
+ * capped at max-queue-pairs.
+ * Return: 0, or -EINVAL with the reason in @why, prefixed by @what (the file, or "").
+ */
+int config_check_limits(struct config *c, const char *what, char *why, size_t why_len)
+{
+	uint32_t max_qp = c->limits.max[LIMIT_QUEUE_PAIRS];
+
+	if (c->nports > c->limits.max[LIMIT_PORTS]) {
+		WHY("%s%s%u ports declared, more than [limits] max-ports = %u", what, *what ? ": " : "",
+		    c->nports, c->limits.max[LIMIT_PORTS]);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < c->nports; i++) {
+		struct port_spec *s = &c->ports[i];
+
+		if (s->queues <= max_qp)
+			continue;
+		if (s->queues_default) {
+			s->queues = max_qp;
+			continue;
+		}
+		WHY("%s%s[port %s]: queues = %u is more than [limits] max-queue-pairs = %u", what,
+		    *what ? ": " : "", s->name, s->queues, max_qp);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* The [vm] sections in force (control thread only): VF rates for VMs. */

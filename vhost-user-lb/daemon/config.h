@@ -3,10 +3,11 @@
 #ifndef VULB_DAEMON_CONFIG_H
 #define VULB_DAEMON_CONFIG_H
 
+#include "core/limits.h"
 #include "core/log.h"
 #include "daemon/daemon.h"
 
-#define CONFIG_MAX_PORTS 1024
+#define CONFIG_MAX_PORTS 4096   /* the top of max-ports' range */
 #define CONFIG_MAX_WORKERS 256
 #define CONFIG_MAX_VIPS 64
 #define CONFIG_MAX_VIP_BACKENDS 64
@@ -43,6 +44,7 @@ struct config {
 	unsigned int nworkers;
 	int worker_cpus[CONFIG_MAX_WORKERS];
 	bool workers_pinned;
+	bool offloads;                    /* offer checksum/TSO offloads (read at start only) */
 	unsigned int nports;
 	struct port_spec *ports;
 	char **port_texts;        /* --port SPECs, resolved once socket_dir is known */
@@ -52,14 +54,19 @@ struct config {
 	unsigned int nvms;
 	struct config_vm *vms;
 	unsigned int nport_texts;
+	struct limits limits;             /* [limits] */
+	gid_t ctl_group;                  /* (gid_t)-1: root only */
+	bool allow_socket_path_outside;   /* control clients may put sockets outside socket_dir */
 };
 
 void config_init(struct config *c);
 void config_free(struct config *c);
 int config_load_file(struct config *c, const char *path, char *why, size_t why_len);
+int config_parse_bool(const char *text, bool *ret);
 int config_parse_cpulist(const char *text, int *cpus, unsigned int max, unsigned int *ret_n);
 int config_add_port(struct config *c, const struct port_spec *spec);
 int config_resolve_paths(struct config *c, char *why, size_t why_len);
+int config_check_limits(struct config *c, const char *what, char *why, size_t why_len);
 void config_vms_set(const struct config_vm *vms, unsigned int n);
 const struct config_vm *config_vm_find(const char *name);
 

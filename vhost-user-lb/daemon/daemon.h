@@ -9,6 +9,7 @@
 #include <sys/un.h>
 
 #include "core/evloop.h"
+#include "core/limits.h"
 #include "dp/dp.h"
 #include "lb/lb.h"
 #include "session/session.h"
@@ -29,6 +30,7 @@ struct port_spec {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];   /* PORT_TYPE_VHOST_USER */
 	enum port_mode mode;
 	unsigned int queues;
+	bool queues_default;  /* queues is the type's default: max-queue-pairs may lower it */
 	gid_t group;          /* (gid_t)-1: leave the socket's group alone */
 	bool from_config;     /* declared in the config file: a reload may change or remove it */
 	mode_t perm;          /* 0: default 0660 */
@@ -59,6 +61,7 @@ struct port {
 	struct lb_rx_meter lb_rx[VU_MAX_QUEUE_PAIRS];
 	struct lb_rx_load lb_rxl;
 	uint32_t lb_load_us;
+	uint64_t fdb_refused_seen, flows_refused_seen;   /* daemon/limits.c: logged up to here */
 };
 
 struct daemon {
@@ -76,13 +79,17 @@ struct daemon {
 	struct lb *lb;                /* virtual-IP services */
 	char config_path[4096];
 	bool handed_over;      /* a new process took our ports: exit without touching them */
+	gid_t ctl_group;       /* (gid_t)-1: the control socket is root's only */
+	bool allow_socket_path_outside;   /* control clients may place sockets anywhere */
+	const char *ctl_peer;  /* while a control request runs: who sent it, for log lines */
 };
 
 int port_spec_finish(struct port_spec *s, char *why, size_t why_len);
 int port_type_parse(const char *text, enum port_type *ret);
 int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *ret, char *why,
 		    size_t why_len);
-int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t why_len);
+int port_add(struct daemon *d, const struct port_spec *spec, const char *who, char *why,
+	     size_t why_len);
 int port_del(struct daemon *d, const char *name);
 int port_restore(struct daemon *d, const struct port_spec *spec, int listen_fd, int conn_fd,
 		 struct port **ret);
@@ -110,5 +117,10 @@ void services_port_gone(struct daemon *d, struct dp_port *port);
 void services_port_changed(struct daemon *d, const struct port *p);
 struct config;
 int services_apply_config(struct daemon *d, const struct config *c);
+
+void daemon_limits_apply(struct daemon *d, const struct config *c, bool start);
+int daemon_limits_start(struct daemon *d);
+uint64_t daemon_limit_hits(const struct daemon *d, enum limit which);
+int64_t daemon_limit_in_use(const struct daemon *d, enum limit which);
 
 #endif

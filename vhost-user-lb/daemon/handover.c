@@ -71,6 +71,9 @@ static struct json_object *stats_json(const struct dp_vq_stats *st)
 	add_u64(o, "bytes", st->bytes);
 	add_u64(o, "calls", st->calls);
 	add_u64(o, "batches", st->batches);
+	add_u64(o, "gso", st->gso);
+	add_u64(o, "sw_gso", st->sw_gso);
+	add_u64(o, "sw_csum", st->sw_csum);
 	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
 		json_object_array_add(d, json_object_new_uint64(st->drops[i]));
 	json_object_object_add(o, "drops", d);
@@ -413,6 +416,9 @@ static void restore_stats(struct dp_vq_stats *st, struct json_object *o)
 	st->bytes = ju64(o, "bytes");
 	st->calls = ju64(o, "calls");
 	st->batches = ju64(o, "batches");
+	st->gso = ju64(o, "gso");
+	st->sw_gso = ju64(o, "sw_gso");
+	st->sw_csum = ju64(o, "sw_csum");
 	if (json_object_object_get_ex(o, "drops", &d))
 		for (unsigned int i = 0; i < DP_DROP__MAX && i < json_object_array_length(d); i++)
 			st->drops[i] = json_object_get_uint64(json_object_array_get_idx(d, i));

@@ -39,6 +39,7 @@ static void usage(FILE *out)
 		"  -m, --metrics PATH     Prometheus text endpoint on this unix socket (default DIR/metrics.sock)\n"
 		"      --metrics-port N   ... and on 127.0.0.1:N (default off)\n"
 		"      --libvirt-uri URI  discover co-resident VMs there (default qemu:///system; none: off)\n"
+		"      --offloads yes|no  offer checksum and TSO offloads to guests and the TAP (default yes)\n"
 		"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 		"      --check-config     parse the configuration and exit\n"
 		"      --takeover         take over the ports of the daemon running on the control\n"
@@ -113,7 +114,7 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-enum { OPT_CHECK_CONFIG = 256, OPT_TAKEOVER, OPT_METRICS_PORT, OPT_LIBVIRT_URI };
+enum { OPT_CHECK_CONFIG = 256, OPT_TAKEOVER, OPT_METRICS_PORT, OPT_LIBVIRT_URI, OPT_OFFLOADS };
 
 static bool opt_takeover;
 
@@ -132,12 +133,14 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
 		{ "libvirt-uri", required_argument, NULL, OPT_LIBVIRT_URI },
+		{ "offloads", required_argument, NULL, OPT_OFFLOADS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *config_path = NULL, *socket_dir = NULL, *ctl = NULL, *workers = NULL;
 	const char *level = NULL, *metrics = NULL, *metrics_port = NULL, *uri = NULL;
+	const char *offloads = NULL;
 	char why[512];
 	_cleanup_free_ const char **uplinks = calloc((size_t)argc, sizeof(char *));
 	unsigned int nuplinks = 0;
@@ -160,6 +163,7 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		case 'm': metrics = optarg; break;
 		case OPT_METRICS_PORT: metrics_port = optarg; break;
 		case OPT_LIBVIRT_URI: uri = optarg; break;
+		case OPT_OFFLOADS: offloads = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("vhost-user-lb %s\n", VHOST_LB_VERSION); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -236,6 +240,10 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		}
 		c->workers_pinned = true;
 	}
+	if (offloads && config_parse_bool(offloads, &c->offloads)) {
+		fprintf(stderr, "vhost-user-lb: --offloads '%s' is not yes or no\n", offloads);
+		return -EINVAL;
+	}
 	if (level && log_level_parse(level, &c->log_level)) {
 		fprintf(stderr, "vhost-user-lb: unknown log level '%s'\n", level);
 		return -EINVAL;
@@ -270,7 +278,11 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 			return r;
 		}
 	}
-	return 0;
+	/* The command line's ports too, so --check-config says what start-up would. */
+	r = config_check_limits(c, c->config_path, why, sizeof(why));
+	if (r)
+		fprintf(stderr, "vhost-user-lb: %s\n", why);
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -290,6 +302,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_max_level = cfg.log_level;
+	/* Before anything sized by [limits] exists (the MAC table, the flow pool, the sockets). */
+	daemon_limits_apply(&d, &cfg, true);
 	snprintf(d.socket_dir, sizeof(d.socket_dir), "%s", cfg.socket_dir);
 	snprintf(d.ctl_path, sizeof(d.ctl_path), "%s", cfg.ctl_path);
 	d.start_ns = time_ns_mono();
@@ -311,11 +325,15 @@ int main(int argc, char **argv)
 	r = evloop_new(&d.loop);
 	if (!r)
 		r = dp_new(&d.dp);
+	if (!r)
+		d.dp->offloads = cfg.offloads;
 	/* Before any worker runs: a frontend shrinking unsealed guest memory breaks its port only. */
 	if (!r)
 		r = gmem_guard_init(d.dp->event_fd);
 	if (!r)
-		r = services_start(&d, 0);
+		r = services_start(&d, cfg.limits.max[LIMIT_FLOWS]);
+	if (!r)
+		r = daemon_limits_start(&d);
 	if (!r)
 		r = balancer_new(d.dp, d.loop, cfg.workers_pinned ? cfg.worker_cpus : NULL,
 				 cfg.workers_pinned ? cfg.nworkers : 0, &d.bal);
@@ -337,6 +355,9 @@ int main(int argc, char **argv)
 		r = handover_take(&d, d.ctl_path, &ctl_fd);
 		if (!r)
 			r = ctl_server_adopt(&d, ctl_fd, d.ctl_path, &d.ctl);
+		/* The socket file is the old process's: give it this configuration's ctl-group. */
+		if (!r)
+			r = ctl_server_set_group(d.ctl, d.ctl_group);
 		if (r) {
 			log_error("take-over failed: %s", strerror(-r));
 			return 1;
@@ -354,7 +375,7 @@ int main(int argc, char **argv)
 		char why[256];
 
 		cfg.ports[i].from_config = true;
-		r = port_add(&d, &cfg.ports[i], why, sizeof(why));
+		r = port_add(&d, &cfg.ports[i], "the configuration", why, sizeof(why));
 		if (r) {
 			log_error("port '%s': %s", cfg.ports[i].name, *why ? why : strerror(-r));
 			return 1;

@@ -12,7 +12,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "core/limits.h"
 #include "core/log.h"
+#include "core/sockfile.h"
 #include "daemon/daemon.h"
 #include "uplink/tap.h"
 #include "gmem/guard.h"
@@ -55,16 +57,20 @@ int port_spec_finish(struct port_spec *s, char *why, size_t why_len)
 			WHY("tap=IFNAME is for type=tap ports");
 			return -EINVAL;
 		}
-		if (!s->queues)
+		if (!s->queues) {
 			s->queues = PORT_DEFAULT_QUEUES;
+			s->queues_default = true;
+		}
 		return 0;
 	}
 	if (s->path[0] || s->mode != PORT_MODE_SERVER || s->group != (gid_t)-1 || s->perm) {
 		WHY("path, mode, group and perm are for vhost-user ports, not type=tap");
 		return -EINVAL;
 	}
-	if (!s->queues)
+	if (!s->queues) {
 		s->queues = PORT_DEFAULT_TAP_QUEUES;
+		s->queues_default = true;
+	}
 	if (!s->ifname[0]) {
 		if (strlen(s->name) > PORT_IFNAME_MAX) {
 			WHY("port name '%s' is too long for an interface: give tap=IFNAME", s->name);
@@ -125,10 +131,8 @@ int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *
 		}
 		*eq++ = '\0';
 		if (strcmp(tok, "path") == 0) {
-			if (!*eq || strlen(eq) >= sizeof(s.path)) {
-				WHY("path too long or empty");
+			if (sockfile_path_check(eq, why, why_len))
 				return -EINVAL;
-			}
 			strcpy(s.path, eq);
 			have_path = true;
 		} else if (strcmp(tok, "mode") == 0) {
@@ -149,6 +153,7 @@ int port_spec_parse(const char *text, const char *socket_dir, struct port_spec *
 				return -EINVAL;
 			}
 			s.queues = (unsigned int)q;
+			s.queues_default = false;
 		} else if (strcmp(tok, "type") == 0) {
 			if (port_type_parse(eq, &s.type)) {
 				WHY("type must be vhost-user or tap, not '%s'", eq);
@@ -365,10 +370,9 @@ static int open_listener(struct port *p, char *why, size_t why_len)
 		return r;
 	}
 	/* QEMU often runs as another user (libvirt-qemu): give it the socket explicitly. */
-	if ((p->spec.group != (gid_t)-1 && chown(p->spec.path, (uid_t)-1, p->spec.group) < 0) ||
-	    chmod(p->spec.path, p->spec.perm ? p->spec.perm : 0660) < 0) {
-		r = -errno;
-		WHY("%s: setting owner/mode: %s", p->spec.path, strerror(errno));
+	r = sockfile_set_owner(p->spec.path, p->spec.group, p->spec.perm ? p->spec.perm : 0660);
+	if (r) {
+		WHY("%s: setting owner/mode: %s", p->spec.path, strerror(-r));
 		close(fd);
 		unlink(p->spec.path);
 		return r;
@@ -478,7 +482,7 @@ int port_restore_tap(struct daemon *d, const struct port_spec *spec, const int *
 
 	if (port_find(d, spec->name))
 		return -EEXIST;
-	r = tap_adopt(spec->ifname, fds, nfds, &t);
+	r = tap_adopt(spec->ifname, fds, nfds, d->dp->offloads, &t);
 	if (r)
 		return r;
 	r = tap_port_link(d, spec, t, false, ret);
@@ -501,7 +505,7 @@ static int tap_port_add(struct daemon *d, const struct port_spec *spec, char *wh
 			WHY("TAP %s is already port '%s'", spec->ifname, o->spec.name);
 			return -EEXIST;
 		}
-	r = tap_open(spec->ifname, spec->queues, &t, why, why_len);
+	r = tap_open(spec->ifname, spec->queues, d->dp->offloads, &t, why, why_len);
 	if (r)
 		return r;
 	r = tap_port_link(d, spec, t, true, NULL);
@@ -515,10 +519,16 @@ static int tap_port_add(struct daemon *d, const struct port_spec *spec, char *wh
 
 /**
  * port_add() - create a port and start serving its socket (or its TAP).
+ * @who names who asked, for the log line when a limit refuses it. Within max-ports and
+ * max-queue-pairs (a port that did not ask for a number of queues gets the default, capped).
  * Context: control thread. Return: 0, or -errno with the reason in @why.
  */
-int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t why_len)
+int port_add(struct daemon *d, const struct port_spec *want, const char *who, char *why,
+	     size_t why_len)
 {
+	struct port_spec capped = *want;
+	const struct port_spec *spec = &capped;
+	uint32_t max_qp = limit_get(LIMIT_QUEUE_PAIRS);
 	struct port *p;
 	int r;
 
@@ -526,6 +536,21 @@ int port_add(struct daemon *d, const struct port_spec *spec, char *why, size_t w
 	if (port_find(d, spec->name)) {
 		WHY("port '%s' exists", spec->name);
 		return -EEXIST;
+	}
+	if (d->nports >= limit_get(LIMIT_PORTS)) {
+		limit_hit(LIMIT_PORTS, "%s: port add '%s'", who, spec->name);
+		WHY("too many ports: %u, the limit max-ports", d->nports);
+		return -ENOSPC;
+	}
+	if (spec->queues > max_qp) {
+		if (!spec->queues_default) {
+			limit_hit(LIMIT_QUEUE_PAIRS, "%s: port add '%s' with %u queue pairs", who,
+				  spec->name, spec->queues);
+			WHY("%u queue pairs asked, more than the limit max-queue-pairs = %u", spec->queues,
+			    max_qp);
+			return -E2BIG;
+		}
+		capped.queues = max_qp;
 	}
 	if (spec->type == PORT_TYPE_TAP)
 		return tap_port_add(d, spec, why, why_len);

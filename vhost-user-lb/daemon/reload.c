@@ -47,6 +47,8 @@ static int reload_apply(struct daemon *d, char *why, size_t why_len)
 		return r;
 	}
 	log_max_level = c.log_level;
+	/* Before ports are added: they count against the new max-ports and max-queue-pairs. */
+	daemon_limits_apply(d, &c, false);
 	if (c.workers_pinned)
 		balancer_set_cpus(d->bal, c.worker_cpus, c.nworkers);
 	else
@@ -77,7 +79,7 @@ static int reload_apply(struct daemon *d, char *why, size_t why_len)
 		if (port_find(d, c.ports[i].name))
 			continue;
 		c.ports[i].from_config = true;
-		r = port_add(d, &c.ports[i], err, sizeof(err));
+		r = port_add(d, &c.ports[i], "reload", err, sizeof(err));
 		if (r)
 			log_error("reload: port '%s': %s", c.ports[i].name, *err ? err : strerror(-r));
 		else

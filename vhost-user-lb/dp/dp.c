@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include "core/limits.h"
 #include "core/log.h"
 #include "dp/dp.h"
 #include "dp/dp_internal.h"
@@ -22,7 +23,6 @@ const char *const dp_drop_names[DP_DROP__MAX] = {
 	[DP_DROP_OFFLOAD] = "offload",
 };
 
-#define FDB_MAX_ENTRIES 65536
 
 int dp_new(struct dp **ret)
 {
@@ -45,12 +45,13 @@ int dp_new(struct dp **ret)
 	}
 	dp->irq_usecs = 50;
 	dp->irq_frames = 64;
+	dp->offloads = true;
 	dp->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (dp->event_fd < 0) {
 		r = -errno;
 		goto fail;
 	}
-	r = fdb_new(FDB_MAX_ENTRIES, &dp->fdb);
+	r = fdb_new(limit_get(LIMIT_FDB_ENTRIES), &dp->fdb);
 	if (r)
 		goto fail;
 	*ret = dp;
@@ -419,6 +420,9 @@ static void stats_add(struct dp_vq_stats *sum, const struct dp_vq_stats *s)
 	sum->calls += __atomic_load_n(&s->calls, __ATOMIC_RELAXED);
 	sum->batches += __atomic_load_n(&s->batches, __ATOMIC_RELAXED);
 	sum->busy_cycles += __atomic_load_n(&s->busy_cycles, __ATOMIC_RELAXED);
+	sum->gso += __atomic_load_n(&s->gso, __ATOMIC_RELAXED);
+	sum->sw_gso += __atomic_load_n(&s->sw_gso, __ATOMIC_RELAXED);
+	sum->sw_csum += __atomic_load_n(&s->sw_csum, __ATOMIC_RELAXED);
 	for (unsigned int d = 0; d < DP_DROP__MAX; d++)
 		sum->drops[d] += __atomic_load_n(&s->drops[d], __ATOMIC_RELAXED);
 }

@@ -38,7 +38,7 @@ enum dp_drop {
 	DP_DROP_HAIRPIN,     /* from guest: addressed to a MAC behind its own port */
 	DP_DROP_DEST_DOWN,   /* to guest: its port is being reset after an error */
 	DP_DROP_LB,          /* from guest: refused by the service load balancer (see vip show) */
-	DP_DROP_OFFLOAD,     /* from the uplink: its virtio-net header asks for checksum or GSO */
+	DP_DROP_OFFLOAD,     /* from any port: a checksum/GSO request not negotiated or malformed */
 	DP_DROP__MAX,
 };
 
@@ -51,6 +51,9 @@ struct dp_vq_stats {
 	uint64_t calls;       /* interrupts injected into the guest */
 	uint64_t batches;
 	uint64_t busy_cycles; /* TX rings: TSC cycles spent forwarding what this ring carried */
+	uint64_t gso;         /* input: GSO frames taken in; output: GSO frames passed on whole */
+	uint64_t sw_gso;      /* output: GSO frames cut into segments here (receiver lacks TSO) */
+	uint64_t sw_csum;     /* output: checksums completed here (receiver lacks GUEST_CSUM) */
 };
 
 struct dp_vq {
@@ -131,11 +134,20 @@ struct dp_port {
 	struct dlog *dlog;               /* RCU: set while the frontend migrates (VHOST_F_LOG_ALL) */
 	uint32_t hdr_len;                /* 12 (VERSION_1 or MRG_RXBUF) or 10 */
 	bool mrg_rxbuf;
+	/*
+	 * Offloads (DP_OFF_*, dp/offload.h) the port negotiated: what its frames may ask for
+	 * (tx: VIRTIO_NET_F_CSUM, HOST_TSO4/6) and what it takes whole (rx: GUEST_CSUM,
+	 * GUEST_TSO4/6). Set while its rings are stopped; read by any worker (relaxed).
+	 */
+	uint8_t offload_tx;
+	uint8_t offload_rx;
 	uint32_t max_frame;              /* Ethernet frame without FCS */
 	uint32_t rx_ready_mask;          /* bit q: RX ring of queue pair q is ready */
 	bool broken;                     /* set by a worker that found the guest's rings corrupt */
 	uint64_t learn_mac_cache;        /* workers draining its TX rings: last source MAC learned */
 	uint64_t learn_time_cache;
+	uint64_t fdb_refused;            /* source MACs not learned: the MAC table was full */
+	uint64_t flows_refused;          /* new load-balancer flows refused: the flow table was full */
 	uint8_t steer[STEER_BUCKETS];    /* flow-hash bucket -> RX queue pair (balancer writes) */
 	uint32_t steer_seen[STEER_BUCKETS]; /* dp->tick when a frame last used the bucket */
 	uint64_t steer_moves;
@@ -199,6 +211,7 @@ struct dp {
 	struct fdb *fdb;
 	struct lb *lb;                   /* service load balancer; set before workers start */
 	bool lb_active;                  /* at least one VIP: workers ask the load balancer */
+	bool offloads;                   /* offer checksum/TSO offloads to new ports (config) */
 	int event_fd;                    /* workers -> control thread: a port broke */
 	unsigned int nworkers;           /* active workers */
 	struct dp_worker *workers;       /* DP_MAX_WORKERS slots */

@@ -4,6 +4,7 @@
 #define VULB_DP_DP_INTERNAL_H
 
 #include "dp/dp.h"
+#include "dp/offload.h"
 #include "lb/lb.h"
 
 #define DP_BURST 32
@@ -27,6 +28,8 @@ struct dp_pkt {
 	uint8_t drop;              /* enum dp_drop, or DP_DROP__MAX when not dropped */
 	uint8_t head_len;
 	uint8_t lb_dirty;          /* bytes of head the load balancer rewrote: they replace the frame's */
+	/* A validated checksum/GSO request; vh.flags == 0: none. Before head: the same cache line. */
+	struct dp_offload vh;
 	uint8_t head[104];         /* first bytes of the frame (LB_HEAD_NEED), for classification */
 };
 
@@ -52,9 +55,15 @@ struct dp_scratch {
 	uint8_t arp_len[DP_BURST];
 	struct vring_chain rx_cur;
 	struct vring_chain rx_first;
+	/* Offload fallbacks: a frame made linear, one segment of it, and a chain over either. */
+	struct vring_chain lin_chain;
+	uint8_t lin[DP_OFFLOAD_MAX_FRAME];
+	uint8_t seg[DP_OFFLOAD_MAX_FRAME];
 };
 
 void dp_port_break(struct dp *dp, struct dp_port *port, unsigned int vq, const char *why, int err);
+uint32_t dp_offload_linearize(struct dp_scratch *s, const struct dp_pkt *p,
+			      const struct vring_chain *c);
 void dp_flush_irqs(struct dp *dp, struct dp_scratch *s, uint64_t now_ns, bool all);
 void dp_switch_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *src, struct dp_vq *in,
 		     unsigned int n, uint64_t now_s);

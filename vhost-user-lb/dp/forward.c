@@ -149,7 +149,7 @@ static void log_chain(struct dlog *l, const struct vring_chain *c, uint32_t len)
 
 static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *vr,
 		      const struct gmem_table *mem, struct dlog *dl, int *avail, const struct dp_pkt *p,
-		      const struct vring_chain *src)
+		      const struct vring_chain *src, const struct dp_offload *vh)
 {
 	const uint32_t hdr_len = dst->hdr_len;
 	const uint16_t saved_avail = vr->last_avail_idx, saved_used = vr->last_used_idx;
@@ -200,7 +200,7 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 		nbufs++;
 	} while (done < p->frame_len);
 
-	if (likely(hdr_at && hdr_len == VIRTIO_NET_HDR_LEN_V1)) {
+	if (likely(hdr_at && hdr_len == VIRTIO_NET_HDR_LEN_V1 && !vh)) {
 		/*
 		 * Two plain stores: a header built in a struct (a 16-bit field store, then a wider
 		 * load to copy it) stalls on store forwarding, once per frame.
@@ -212,6 +212,15 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 		memcpy(hdr_at + 8, &tail, 4);
 	} else {
 		hdr.num_buffers = htole16((uint16_t)nbufs);
+		if (unlikely(vh)) {
+			/* Passed through: the receiver negotiated what it asks for (5.1.6.4). */
+			hdr.flags = vh->flags;
+			hdr.gso_type = vh->gso_type;
+			hdr.hdr_len = htole16(vh->hdr_len);
+			hdr.gso_size = htole16(vh->gso_size);
+			hdr.csum_start = htole16(vh->csum_start);
+			hdr.csum_offset = htole16(vh->csum_offset);
+		}
 		if (hdr_at)
 			memcpy(hdr_at, &hdr, hdr_len);
 		else
@@ -308,6 +317,114 @@ void dp_flush_irqs(struct dp *dp, struct dp_scratch *s, uint64_t now_ns, bool al
 	s->npending = keep;
 }
 
+/* Counts the outcome of rx_put_one(). Return: 0, or the ring error that breaks the port. */
+static inline int rx_account(int r, uint32_t len, uint64_t *delivered, uint64_t *bytes,
+			     uint64_t *drops)
+{
+	if (likely(r == 0)) {
+		(*delivered)++;
+		*bytes += len;
+	} else if (r == -ENOBUFS) {
+		drops[DP_DROP_NO_BUFFER]++;
+	} else if (r == -EMSGSIZE) {
+		drops[DP_DROP_TOO_BIG]++;
+	} else {
+		return r;
+	}
+	return 0;
+}
+
+/**
+ * dp_offload_linearize() - copy a frame that asks for an offload into s->lin (the load
+ * balancer's rewritten bytes replacing the sender's) and check its request again on that
+ * copy: the sender's memory may have changed since classify() read it.
+ * Context: a worker (or the control thread) with its own @s. Return: the frame's length, or
+ * 0 when the copy no longer matches the request.
+ */
+uint32_t dp_offload_linearize(struct dp_scratch *s, const struct dp_pkt *p,
+			      const struct vring_chain *c)
+{
+	const struct dp_offload *o = &p->vh;
+	uint8_t vhdr[10];
+	struct dp_offload again;
+	uint32_t len = vring_chain_read(c, p->frame_off, s->lin, p->frame_len);
+
+	if (len != p->frame_len)
+		return 0;
+	if (p->lb_dirty)
+		memcpy(s->lin, p->head, MIN((uint32_t)p->lb_dirty, len));
+	vhdr[0] = o->flags;
+	vhdr[1] = o->gso_type;
+	memcpy(vhdr + 2, &(uint16_t){ htole16(o->hdr_len) }, 2);
+	memcpy(vhdr + 4, &(uint16_t){ htole16(o->gso_size) }, 2);
+	memcpy(vhdr + 6, &(uint16_t){ htole16(o->csum_start) }, 2);
+	memcpy(vhdr + 8, &(uint16_t){ htole16(o->csum_offset) }, 2);
+	if (dp_offload_parse(vhdr, s->lin, MIN(len, DP_OFFLOAD_HEAD), len, DP_OFF_ALL, &again) ||
+	    memcmp(&again, o, sizeof(again)))
+		return 0;
+	return len;
+}
+
+/* Puts the linear frame @buf (@len bytes, no offload) into @vr. */
+static int rx_put_linear(struct dp_scratch *s, struct dp_port *dst, struct vring *vr,
+			 const struct gmem_table *mem, struct dlog *dl, int *avail, uint8_t *buf,
+			 uint32_t len)
+{
+	struct dp_pkt tmp = { .frame_off = 0, .frame_len = len };
+
+	s->lin_chain.nsegs = 1;
+	s->lin_chain.len = len;
+	s->lin_chain.seg[0] = (struct vring_seg){ .hva = buf, .len = len };
+	return rx_put_one(s, dst, vr, mem, dl, avail, &tmp, &s->lin_chain, NULL);
+}
+
+/*
+ * A frame asking for a checksum or GSO: its header passed on when @dst negotiated what it
+ * asks for, else the checksum completed or the frame cut into segments here, each segment
+ * a frame of its own (virtio 1.2, 5.1.6.4: a device sets NEEDS_CSUM or gso_type only if the
+ * driver negotiated GUEST_CSUM or GUEST_TSO4/6).
+ * Context: @rxq->lock held. Return: 0, or the ring error that breaks the port.
+ */
+static int rx_put_offload(struct dp_scratch *s, struct dp_port *dst, struct dp_vq *rxq,
+			  const struct gmem_table *mem, struct dlog *dl, int *avail,
+			  const struct dp_pkt *p, const struct vring_chain *src,
+			  uint64_t *delivered, uint64_t *bytes, uint64_t *drops)
+{
+	const unsigned int need = dp_offload_needs(&p->vh);
+	struct vring *vr = &rxq->ring;
+	uint32_t len, nseg;
+	int r;
+
+	if ((__atomic_load_n(&dst->offload_rx, __ATOMIC_RELAXED) & need) == need) {
+		r = rx_put_one(s, dst, vr, mem, dl, avail, p, src, &p->vh);
+		if (r == 0 && p->vh.gso_type)
+			stat_add(&rxq->stats.gso, 1);
+		return rx_account(r, p->frame_len, delivered, bytes, drops);
+	}
+	len = dp_offload_linearize(s, p, src);
+	if (!len) {
+		drops[DP_DROP_OFFLOAD]++;
+		return 0;
+	}
+	if (!p->vh.gso_type) {
+		(void)dp_csum_complete(s->lin, len, &p->vh);
+		stat_add(&rxq->stats.sw_csum, 1);
+		r = rx_put_linear(s, dst, vr, mem, dl, avail, s->lin, len);
+		return rx_account(r, len, delivered, bytes, drops);
+	}
+	stat_add(&rxq->stats.sw_gso, 1);
+	nseg = dp_gso_count(&p->vh, len);
+	for (uint32_t i = 0; i < nseg; i++) {
+		uint32_t n = dp_gso_segment(s->lin, len, &p->vh, i, s->seg);
+
+		r = rx_account(rx_put_linear(s, dst, vr, mem, dl, avail, s->seg, n), n, delivered,
+			       bytes, drops);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 /* Delivers frames @idx[0..cnt) of the burst to RX ring @q of @dst. */
 static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, unsigned int q,
 			 const uint8_t *idx, unsigned int cnt)
@@ -336,16 +453,16 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 	}
 	for (unsigned int i = 0; i < cnt; i++) {
 		const struct dp_pkt *p = &s->pkts[idx[i]];
-		int r = rx_put_one(s, dst, vr, mem, dl, &avail, p, &s->tx[idx[i]]);
+		int r;
 
-		if (likely(r == 0)) {
-			delivered++;
-			bytes += p->frame_len;
-		} else if (r == -ENOBUFS) {
-			drops[DP_DROP_NO_BUFFER]++;
-		} else if (r == -EMSGSIZE) {
-			drops[DP_DROP_TOO_BIG]++;
+		if (unlikely(p->vh.flags)) {
+			r = rx_put_offload(s, dst, rxq, mem, dl, &avail, p, &s->tx[idx[i]], &delivered,
+					   &bytes, drops);
 		} else {
+			r = rx_put_one(s, dst, vr, mem, dl, &avail, p, &s->tx[idx[i]], NULL);
+			r = rx_account(r, p->frame_len, &delivered, &bytes, drops);
+		}
+		if (unlikely(r)) {
 			spin_unlock(&rxq->lock);
 			dp_port_break(dp, dst, 2 * q, "invalid RX descriptor chain", r);
 			return;
@@ -460,7 +577,10 @@ static bool lb_classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src
 	struct lb_verdict *v = &s->lbv;
 	struct dp_port *d;
 
-	switch (lb_process_rcu(dp->lb, s->worker_id, p->head, p->head_len, p->frame_len, now_s, v)) {
+	uint32_t csum_at = p->vh.flags ? (uint32_t)p->vh.csum_start + p->vh.csum_offset : 0;
+
+	switch (lb_process_rcu(dp->lb, s->worker_id, p->head, p->head_len, p->frame_len, csum_at,
+			       now_s, v)) {
 	case LB_PASS:
 		return false;
 	case LB_TO_CLIENT:
@@ -481,10 +601,37 @@ static bool lb_classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src
 		return true;
 	case LB_DROP:
 	default:
+		if (unlikely(v->drop == LB_DROP_TABLE_FULL))
+			__atomic_add_fetch(&src->flows_refused, 1, __ATOMIC_RELAXED);
 		p->dest = DEST_NONE;
 		p->drop = DP_DROP_LB;
 		return true;
 	}
+}
+
+/*
+ * The sender's header asks for a checksum or GSO: check it against what the port negotiated
+ * (dp_offload_parse()). Out of line: the common header (all zero) never comes here.
+ * Return: true when the frame goes on, with p->vh set; false with p->drop set.
+ */
+static __attribute__((noinline)) bool offload_check(struct dp_port *src, struct dp_pkt *p,
+						    const struct vring_chain *c)
+{
+	uint8_t vhdr[10], head[DP_OFFLOAD_HEAD];
+	uint32_t n;
+
+	if (vring_chain_read(c, 0, vhdr, sizeof(vhdr)) != sizeof(vhdr)) {
+		p->drop = DP_DROP_MALFORMED;
+		return false;
+	}
+	n = vring_chain_read(c, p->frame_off, head, MIN(p->frame_len, DP_OFFLOAD_HEAD));
+	if (dp_offload_parse(vhdr, head, n, p->frame_len,
+			     __atomic_load_n(&src->offload_tx, __ATOMIC_RELAXED), &p->vh)) {
+		p->vh.flags = 0;
+		p->drop = DP_DROP_OFFLOAD;
+		return false;
+	}
+	return true;
 }
 
 static void classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src, struct dp_pkt *p,
@@ -513,8 +660,11 @@ static void classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src, s
 		(void)vring_chain_read(c, 0, hdr, src->hdr_len);
 		p->head_len = (uint8_t)vring_chain_read(c, src->hdr_len, p->head, sizeof(p->head));
 	}
-	/* No offloads are negotiated: a header asking for checksum or GSO is a guest bug. */
-	if (hdr[0] != 0 || hdr[1] != 0 || p->frame_len > src->max_frame) {
+	p->vh.flags = 0;
+	if (unlikely(hdr[0] | hdr[1])) {
+		if (!offload_check(src, p, c))
+			return;
+	} else if (unlikely(p->frame_len > src->max_frame)) {
 		p->drop = DP_DROP_MALFORMED;
 		return;
 	}
@@ -527,7 +677,9 @@ static void classify(struct dp *dp, struct dp_scratch *s, struct dp_port *src, s
 	if (!(p->head[6] & 1) &&
 	    (smac != __atomic_load_n(&src->learn_mac_cache, __ATOMIC_RELAXED) ||
 	     now_s != __atomic_load_n(&src->learn_time_cache, __ATOMIC_RELAXED))) {
-		fdb_learn_rcu(dp->fdb, smac, src, now_s);
+		/* Full: counted against the port that tried, so the log can name it. */
+		if (unlikely(!fdb_learn_rcu(dp->fdb, smac, src, now_s)))
+			__atomic_add_fetch(&src->fdb_refused, 1, __ATOMIC_RELAXED);
 		__atomic_store_n(&src->learn_mac_cache, smac, __ATOMIC_RELAXED);
 		__atomic_store_n(&src->learn_time_cache, now_s, __ATOMIC_RELAXED);
 	}
@@ -594,6 +746,7 @@ static void send_arp_replies(struct dp *dp, struct dp_scratch *s, struct dp_port
 		p->frame_off = VIRTIO_NET_HDR_LEN_V1;
 		p->frame_len = len;
 		p->lb_dirty = 0;
+		p->vh.flags = 0;
 		p->head_len = (uint8_t)MIN(len, sizeof(p->head));
 		memcpy(p->head, s->arp[i] + VIRTIO_NET_HDR_LEN_V1, p->head_len);
 		port_deliver(dp, s, src, &slot, 1);
@@ -638,7 +791,7 @@ void dp_switch_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *src, s
 		     unsigned int n, uint64_t now_s)
 {
 	struct dest_cache dc = { .valid = false };
-	uint64_t bytes = 0, packets = 0, drops[DP_DROP__MAX] = { 0 };
+	uint64_t bytes = 0, packets = 0, gso = 0, drops[DP_DROP__MAX] = { 0 };
 
 	s->narp = 0;
 	for (unsigned int i = 0; i < n; i++)
@@ -656,12 +809,17 @@ void dp_switch_burst(struct dp *dp, struct dp_scratch *s, struct dp_port *src, s
 		}
 		packets++;
 		bytes += s->pkts[i].frame_len;
+		/* vh is only meaningful with flags set: classify() clears nothing else. */
+		if (unlikely(s->pkts[i].vh.flags))
+			gso += s->pkts[i].vh.gso_type != 0;
 		if (unlikely(d == DP_DROP_HAIRPIN || d == DP_DROP_LB))
 			drops[d]++;
 	}
 	stat_add(&in->stats.packets, packets);
 	stat_add(&in->stats.bytes, bytes);
 	stat_add(&in->stats.batches, 1);
+	if (unlikely(gso))
+		stat_add(&in->stats.gso, gso);
 	for (unsigned int d = 0; d < DP_DROP__MAX; d++)
 		if (unlikely(drops[d]))
 			stat_add(&in->stats.drops[d], drops[d]);
@@ -782,6 +940,7 @@ int dp_inject(struct dp *dp, struct dp_port *from, const uint8_t *frame, uint32_
 	p->frame_off = VIRTIO_NET_HDR_LEN_V1;
 	p->frame_len = len;
 	p->lb_dirty = 0;
+	p->vh.flags = 0;
 	p->head_len = (uint8_t)MIN(len, sizeof(p->head));
 	memcpy(p->head, frame, p->head_len);
 	p->dest = DEST_FLOOD;

@@ -1003,6 +1003,9 @@ static enum lb_action from_backend(struct lb *lb, unsigned int shard, uint8_t *h
  * @worker: the caller's worker number; it only spreads counters over cache lines.
  * @head: the caller's copy of the frame's first @head_len bytes (LB_HEAD_NEED covers every
  *        case), rewritten in place; @frame_len: the whole frame, for checks and byte counters.
+ * @csum_at: where the frame's NEEDS_CSUM checksum field is (csum_start + csum_offset of its
+ *           virtio-net header), 0 when none: a TCP/UDP checksum there holds the pseudo-header
+ *           sum a device completes, and is rewritten as such (lb_pkt_nat()).
  * @now_s: monotonic seconds (flow timestamps; lb_flows_expire() uses the same clock).
  * @ret: the verdict; see lb.h for what the caller does with each action.
  *
@@ -1014,7 +1017,8 @@ static enum lb_action from_backend(struct lb *lb, unsigned int shard, uint8_t *h
  * Return: @ret->action.
  */
 enum lb_action lb_process_rcu(struct lb *lb, unsigned int worker, uint8_t *head, uint32_t head_len,
-			      uint32_t frame_len, uint64_t now_s, struct lb_verdict *ret)
+			      uint32_t frame_len, uint32_t csum_at, uint64_t now_s,
+			      struct lb_verdict *ret)
 {
 	const struct lb_table *t = rcu_dereference(lb->table);
 	const unsigned int shard = worker % LB_STAT_SHARDS;
@@ -1032,6 +1036,7 @@ enum lb_action lb_process_rcu(struct lb *lb, unsigned int worker, uint8_t *head,
 	/* Nobody owns the virtual MAC: what we do not handle must not be flooded instead. */
 	to_vmac = !memcmp(head, lb->vmac, 6);
 	r = lb_pkt_parse(head, head_len, frame_len, &p);
+	p.csum_at = csum_at;
 	if (r == LB_PARSE_OTHER)
 		goto other;
 	if (r == LB_PARSE_ARP) {

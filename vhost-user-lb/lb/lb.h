@@ -11,7 +11,7 @@
  *
  *	struct lb_verdict v;
  *
- *	switch (lb_process_rcu(lb, worker_id, head, head_len, frame_len, now_s, &v)) {
+ *	switch (lb_process_rcu(lb, worker_id, head, head_len, frame_len, csum_at, now_s, &v)) {
  *	case LB_PASS:       // not ours: switch the frame as usual
  *	case LB_TO_BACKEND: // head rewritten: deliver to v.port (NULL: look the new dst MAC up)
  *	case LB_TO_CLIENT:  // head rewritten: switch as usual (destination MAC unchanged)
@@ -250,7 +250,8 @@ uint64_t lb_drops(const struct lb *lb, enum lb_drop why);
 unsigned int lb_flows_expire(struct lb *lb, uint64_t now_s);
 
 enum lb_action lb_process_rcu(struct lb *lb, unsigned int worker, uint8_t *head, uint32_t head_len,
-			      uint32_t frame_len, uint64_t now_s, struct lb_verdict *ret);
+			      uint32_t frame_len, uint32_t csum_at, uint64_t now_s,
+			      struct lb_verdict *ret);
 
 struct json_object *lb_show_json(struct lb *lb);
 

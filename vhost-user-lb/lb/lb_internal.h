@@ -153,6 +153,7 @@ struct lb_pkt {
 	bool frag;              /* MF set or fragment offset non-zero */
 	uint32_t saddr, daddr;
 	uint16_t sport, dport;
+	uint32_t csum_at;       /* set by the caller: a NEEDS_CSUM field's offset, 0 for none */
 };
 
 enum lb_parse {

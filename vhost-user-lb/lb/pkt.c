@@ -74,7 +74,8 @@ int lb_pkt_parse(const uint8_t *head, uint32_t head_len, uint32_t frame_len, str
  * @p: what lb_pkt_parse() returned LB_PARSE_IP for, on this @head.
  *
  * The IPv4 header checksum and the TCP/UDP checksum (which covers the addresses through the
- * pseudo-header, and the ports) are updated incrementally, RFC 1624 eqn. 3. A UDP checksum of
+ * pseudo-header, and the ports) are updated incrementally, RFC 1624 eqn. 3. When
+ * p->csum_at names the L4 checksum (a NEEDS_CSUM frame) that field is a partial sum: see below. A UDP checksum of
  * 0 means "none" and stays 0; a computed 0 is sent as 0xffff (RFC 768).
  *
  * Context: any thread; pure. Return: how many bytes from the start of @head may have changed.
@@ -86,6 +87,7 @@ uint32_t lb_pkt_nat(uint8_t *head, const struct lb_pkt *p, bool dst, const uint8
 	const uint32_t coff = p->l4 + (p->proto == LB_PROTO_TCP ? 16u : 6u);
 	const uint32_t old_addr = lb_get32(head + aoff);
 	const uint16_t old_port = lb_get16(head + poff);
+	const bool partial = p->csum_at && p->csum_at == coff;
 	uint16_t l4sum = lb_get16(head + coff);
 
 	memcpy(head + (dst ? 0 : 6), mac, 6);
@@ -93,6 +95,18 @@ uint32_t lb_pkt_nat(uint8_t *head, const struct lb_pkt *p, bool dst, const uint8
 		lb_put32(head + aoff, addr);
 		lb_put16(head + p->l3 + 10,
 			 lb_csum_replace32(lb_get16(head + p->l3 + 10), old_addr, addr));
+	}
+	if (partial) {
+		/*
+		 * NEEDS_CSUM (virtio 1.2, 5.1.6.2): the field holds the pseudo-header sum, not
+		 * complemented, and the device sums the ports itself. Only the address changes
+		 * it: S' = S + ~m + m' = ~replace(~S, m, m'). No UDP "0 means none" here.
+		 */
+		if (old_addr != addr)
+			l4sum = (uint16_t)~lb_csum_replace32((uint16_t)~l4sum, old_addr, addr);
+		lb_put16(head + poff, port);
+		lb_put16(head + coff, l4sum);
+		return coff + 2;
 	}
 	if (p->proto == LB_PROTO_UDP && l4sum == 0) {
 		lb_put16(head + poff, port);

@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/limits.h"
 #include "core/log.h"
+#include "dp/offload.h"
 #include "gmem/guard.h"
 
 typedef int (*handler_fn)(struct session *s, struct vu_msg *msg, bool *reply);
@@ -30,6 +32,8 @@ void session_init(struct session *s, struct dp *dp, struct dp_port *port, int so
 	s->port = port;
 	s->sock = sock;
 	s->max_queue_pairs = MIN(max_queue_pairs ? max_queue_pairs : 1, VU_MAX_QUEUE_PAIRS);
+	/* Read once: GET_MAX_MEM_SLOTS tells the frontend, and a reload must not move it. */
+	s->max_mem_regions = MIN(limit_get(LIMIT_MEM_REGIONS), VU_MAX_MEM_SLOTS);
 	s->log_fd = -1;
 	snprintf(s->log_prefix, sizeof(s->log_prefix), "port '%s'", port->name);
 	vu_msg_rx_init(&s->rx);
@@ -75,7 +79,8 @@ static int vq_refresh(struct session *s, unsigned int idx)
 	if (vq->ready || !vq_should_run(s, vq, idx))
 		return 0;
 	if (idx / 2 >= s->max_queue_pairs) {
-		slog(LOG_LVL_ERROR, s, "vq=%u: beyond the %u queue pairs offered", idx, s->max_queue_pairs);
+		limit_hit(LIMIT_QUEUE_PAIRS, "%s: vq=%u is beyond the %u queue pairs offered",
+			  s->log_prefix, idx, s->max_queue_pairs);
 		return -EINVAL;
 	}
 	r = vring_map(&vq->ring, s->port->mem, vq->num, vq->addr.desc_user_addr,
@@ -109,10 +114,37 @@ static void quiesce_all(struct session *s)
 		dp_vq_quiesce(s->dp, s->port, i);
 }
 
+static uint64_t offered_features(const struct session *s)
+{
+	return SESSION_VIRTIO_FEATURES | (s->dp->offloads ? SESSION_OFFLOAD_FEATURES : 0);
+}
+
+/*
+ * What the guest negotiated, as the datapath uses it (virtio 1.2, 5.1.3.1: TSO needs the
+ * matching checksum feature, so TSO without it is not used).
+ */
+static void set_port_offloads(struct session *s)
+{
+	unsigned int tx = 0, rx = 0;
+
+	if (has_feature(s, VIRTIO_NET_F_CSUM)) {
+		tx |= DP_OFF_CSUM;
+		tx |= has_feature(s, VIRTIO_NET_F_HOST_TSO4) ? DP_OFF_TSO4 : 0;
+		tx |= has_feature(s, VIRTIO_NET_F_HOST_TSO6) ? DP_OFF_TSO6 : 0;
+	}
+	if (has_feature(s, VIRTIO_NET_F_GUEST_CSUM)) {
+		rx |= DP_OFF_CSUM;
+		rx |= has_feature(s, VIRTIO_NET_F_GUEST_TSO4) ? DP_OFF_TSO4 : 0;
+		rx |= has_feature(s, VIRTIO_NET_F_GUEST_TSO6) ? DP_OFF_TSO6 : 0;
+	}
+	__atomic_store_n(&s->port->offload_tx, (uint8_t)tx, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->port->offload_rx, (uint8_t)rx, __ATOMIC_RELAXED);
+}
+
 static int h_get_features(struct session *s, struct vu_msg *msg, bool *reply)
 {
 	(void)s;
-	msg->payload.u64 = SESSION_VIRTIO_FEATURES;
+	msg->payload.u64 = offered_features(s);
 	msg->hdr.size = 8;
 	*reply = true;
 	return 0;
@@ -191,9 +223,9 @@ static int h_set_features(struct session *s, struct vu_msg *msg, bool *reply)
 	uint64_t f = msg->payload.u64;
 
 	(void)reply;
-	if (f & ~SESSION_VIRTIO_FEATURES) {
+	if (f & ~offered_features(s)) {
 		slog(LOG_LVL_ERROR, s, "SET_FEATURES 0x%llx: bits 0x%llx were not offered",
-		     (unsigned long long)f, (unsigned long long)(f & ~SESSION_VIRTIO_FEATURES));
+		     (unsigned long long)f, (unsigned long long)(f & ~offered_features(s)));
 		return -EINVAL;
 	}
 	/* Features change how rings are read: stop them, they restart with the new ones. */
@@ -203,6 +235,7 @@ static int h_set_features(struct session *s, struct vu_msg *msg, bool *reply)
 	s->port->mrg_rxbuf = has_feature(s, VIRTIO_NET_F_MRG_RXBUF);
 	s->port->hdr_len = (has_feature(s, VIRTIO_F_VERSION_1) || s->port->mrg_rxbuf)
 				   ? VIRTIO_NET_HDR_LEN_V1 : VIRTIO_NET_HDR_LEN_LEGACY;
+	set_port_offloads(s);
 	publish_dlog(s);
 	if (has_feature(s, VHOST_F_LOG_ALL))
 		slog(LOG_LVL_INFO, s, "migration: dirty-page logging on%s", s->log ? "" : " (no log yet)");
@@ -265,6 +298,7 @@ static void reset_device(struct session *s)
 	}
 	s->features = 0;
 	s->features_set = false;
+	set_port_offloads(s);
 	s->status = 0;
 	set_log(s, NULL);
 	close_fd(&s->log_fd);
@@ -321,6 +355,11 @@ static int h_set_mem_table(struct session *s, struct vu_msg *msg, bool *reply)
 	int r;
 
 	(void)reply;
+	if (mt->nregions > s->max_mem_regions) {
+		limit_hit(LIMIT_MEM_REGIONS, "%s: SET_MEM_TABLE with %u regions", s->log_prefix,
+			  mt->nregions);
+		return -E2BIG;
+	}
 	r = gmem_table_new(&t);
 	if (r)
 		return r;
@@ -349,8 +388,7 @@ static int h_set_mem_table(struct session *s, struct vu_msg *msg, bool *reply)
 
 static int h_get_max_mem_slots(struct session *s, struct vu_msg *msg, bool *reply)
 {
-	(void)s;
-	msg->payload.u64 = VU_MAX_MEM_SLOTS;
+	msg->payload.u64 = s->max_mem_regions;
 	msg->hdr.size = 8;
 	*reply = true;
 	return 0;
@@ -364,6 +402,11 @@ static int h_add_mem_reg(struct session *s, struct vu_msg *msg, bool *reply)
 	int r;
 
 	(void)reply;
+	if (s->port->mem && s->port->mem->nregions >= s->max_mem_regions) {
+		limit_hit(LIMIT_MEM_REGIONS, "%s: ADD_MEM_REG of region %u", s->log_prefix,
+			  s->port->mem->nregions + 1);
+		return -E2BIG;
+	}
 	t = s->port->mem ? gmem_table_clone(s->port->mem) : calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;

@@ -68,11 +68,22 @@ struct dp_port *fdb_lookup_rcu(struct fdb *fdb, uint64_t mac)
 }
 
 /**
+ * fdb_set_max() - change the size limit ([limits] max-fdb-entries, on reload). A table
+ * already above a lowered limit keeps its entries and learns again once aging brings it below.
+ * Context: control thread.
+ */
+void fdb_set_max(struct fdb *fdb, uint32_t max_entries)
+{
+	__atomic_store_n(&fdb->max_entries, max_entries, __ATOMIC_RELAXED);
+}
+
+/**
  * fdb_learn_rcu() - record that @mac was seen on @port.
  * Allocates only for a MAC not yet in the table, and only while below the limit.
  * Context: RCU read side, any worker.
+ * Return: false when the table was full and @mac was not learned.
  */
-void fdb_learn_rcu(struct fdb *fdb, uint64_t mac, struct dp_port *port, uint64_t now_s)
+bool fdb_learn_rcu(struct fdb *fdb, uint64_t mac, struct dp_port *port, uint64_t now_s)
 {
 	unsigned long hash = mac_hash(mac);
 	struct cds_lfht_iter iter;
@@ -87,17 +98,18 @@ void fdb_learn_rcu(struct fdb *fdb, uint64_t mac, struct dp_port *port, uint64_t
 			__atomic_store_n(&e->port, port, __ATOMIC_RELEASE);
 		if (__atomic_load_n(&e->seen_s, __ATOMIC_RELAXED) != now_s)
 			__atomic_store_n(&e->seen_s, now_s, __ATOMIC_RELAXED);
-		return;
+		return true;
 	}
-	if (__atomic_add_fetch(&fdb->count, 1, __ATOMIC_RELAXED) > fdb->max_entries) {
+	if (__atomic_add_fetch(&fdb->count, 1, __ATOMIC_RELAXED) >
+	    __atomic_load_n(&fdb->max_entries, __ATOMIC_RELAXED)) {
 		__atomic_sub_fetch(&fdb->count, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&fdb->learn_refused, 1, __ATOMIC_RELAXED);
-		return;
+		return false;
 	}
 	e = malloc(sizeof(*e));
 	if (!e) {
 		__atomic_sub_fetch(&fdb->count, 1, __ATOMIC_RELAXED);
-		return;
+		return true;
 	}
 	cds_lfht_node_init(&e->node);
 	e->mac = mac;
@@ -109,6 +121,7 @@ void fdb_learn_rcu(struct fdb *fdb, uint64_t mac, struct dp_port *port, uint64_t
 		__atomic_sub_fetch(&fdb->count, 1, __ATOMIC_RELAXED);
 		free(e);
 	}
+	return true;
 }
 
 static unsigned int remove_if(struct fdb *fdb, bool (*pred)(const struct fdb_entry *, const void *),

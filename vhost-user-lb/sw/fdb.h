@@ -36,7 +36,8 @@ int fdb_new(uint32_t max_entries, struct fdb **ret);
 void fdb_free(struct fdb *fdb);
 
 struct dp_port *fdb_lookup_rcu(struct fdb *fdb, uint64_t mac);
-void fdb_learn_rcu(struct fdb *fdb, uint64_t mac, struct dp_port *port, uint64_t now_s);
+bool fdb_learn_rcu(struct fdb *fdb, uint64_t mac, struct dp_port *port, uint64_t now_s);
+void fdb_set_max(struct fdb *fdb, uint32_t max_entries);
 unsigned int fdb_flush_port(struct fdb *fdb, const struct dp_port *port);
 unsigned int fdb_age(struct fdb *fdb, uint64_t now_s, uint64_t max_age_s);
 

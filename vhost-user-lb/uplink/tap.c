@@ -28,15 +28,12 @@
 
 #include "core/log.h"
 #include "dp/dp_internal.h"
+#include "dp/offload.h"
 
 /* One read slot: header and the largest frame a TAP can carry (MTU 65535, a VLAN tag). */
 #define TAP_SLOT (VIRTIO_NET_HDR_LEN_V1 + 65536u + 64u)
 #define TAP_FLAGS (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE)
 
-/* virtio 1.2, 5.1.6: struct virtio_net_hdr. */
-#define VNET_F_NEEDS_CSUM 1u
-#define VNET_F_DATA_VALID 2u
-#define VNET_GSO_NONE 0u
 
 #define WHY(...) snprintf(why, why_len, __VA_ARGS__)
 
@@ -55,16 +52,15 @@ static uint8_t tap_check(uint8_t *slot, size_t len)
 {
 	if (len < VIRTIO_NET_HDR_LEN_V1 + 14 || len > TAP_SLOT)
 		return DP_DROP_MALFORMED;
-	if (slot[1] != VNET_GSO_NONE || (slot[0] & VNET_F_NEEDS_CSUM))
-		return DP_DROP_OFFLOAD;
-	if (slot[0] & ~VNET_F_DATA_VALID)
+	if (slot[0] & ~(VNET_HDR_F_NEEDS_CSUM | VNET_HDR_F_DATA_VALID))
 		return DP_DROP_MALFORMED;
 	/*
 	 * DATA_VALID only says the kernel checked the sum. Receivers get a header of their own,
 	 * and guests without VIRTIO_NET_F_GUEST_CSUM check sums themselves: clear it, so the
-	 * switch sees the header every port kind shows it (no flags).
+	 * switch sees the header every port kind shows it. NEEDS_CSUM and GSO (asked for with
+	 * TUNSETOFFLOAD) are checked by the switch like a guest's (dp_offload_parse()).
 	 */
-	slot[0] = 0;
+	slot[0] &= (uint8_t)~VNET_HDR_F_DATA_VALID;
 	return DP_DROP__MAX;
 }
 
@@ -146,6 +142,59 @@ static uint8_t write_drop(int err)
 	}
 }
 
+/* Writes one linear frame with an all-zero header. Return: true when the kernel took it. */
+static bool tap_write_linear(struct dp *dp, struct dp_port *dst, int fd, unsigned int q,
+			     uint8_t *frame, uint32_t len, uint64_t *sent, uint64_t *bytes,
+			     uint64_t *drops)
+{
+	static const struct virtio_net_hdr_v1 no_offload;
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)&no_offload, .iov_len = VIRTIO_NET_HDR_LEN_V1 },
+		{ .iov_base = frame, .iov_len = len },
+	};
+	ssize_t r = writev(fd, iov, 2);
+
+	if (r == (ssize_t)(VIRTIO_NET_HDR_LEN_V1 + len)) {
+		(*sent)++;
+		*bytes += len;
+		return true;
+	}
+	drops[write_drop(r < 0 ? errno : EINVAL)]++;
+	if (r < 0 && errno == EBADFD)
+		dp_port_break(dp, dst, 2 * q, "TAP write failed", -EBADFD);
+	return false;
+}
+
+/*
+ * A frame asking for a checksum or GSO, to a TAP that was not given that offload (offloads
+ * off, or an adopted fd): checksum completed or segments cut here, as for a guest
+ * (forward.c rx_put_offload()).
+ */
+static void tap_deliver_sw(struct dp *dp, struct dp_scratch *s, struct dp_port *dst, int fd,
+			   unsigned int q, const struct dp_pkt *p, const struct vring_chain *c,
+			   uint64_t *sent, uint64_t *bytes, uint64_t *drops)
+{
+	struct dp_vq *out = &dst->vq[2 * q];
+	uint32_t len = dp_offload_linearize(s, p, c);
+
+	if (!len) {
+		drops[DP_DROP_OFFLOAD]++;
+		return;
+	}
+	if (!p->vh.gso_type) {
+		(void)dp_csum_complete(s->lin, len, &p->vh);
+		stat_add_atomic(&out->stats.sw_csum, 1);
+		(void)tap_write_linear(dp, dst, fd, q, s->lin, len, sent, bytes, drops);
+		return;
+	}
+	stat_add_atomic(&out->stats.sw_gso, 1);
+	for (uint32_t i = 0, n = dp_gso_count(&p->vh, len); i < n; i++)
+		if (!tap_write_linear(dp, dst, fd, q, s->seg,
+				      dp_gso_segment(s->lin, len, &p->vh, i, s->seg), sent, bytes,
+				      drops))
+			return;
+}
+
 /* Context: any worker, RCU read side (the port is in the published set). */
 static void tap_deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst,
 			const uint8_t *idx, unsigned int cnt)
@@ -154,13 +203,38 @@ static void tap_deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst
 	const struct tap *t = dst->priv;
 	unsigned int q = s->worker_id % t->nqueues;
 	struct dp_vq *out = &dst->vq[2 * q];
-	uint64_t sent = 0, bytes = 0, drops[DP_DROP__MAX] = { 0 };
+	uint64_t sent = 0, bytes = 0, gso = 0, drops[DP_DROP__MAX] = { 0 };
 	struct iovec iov[VRING_MAX_SEGS + 2];
 
 	for (unsigned int i = 0; i < cnt; i++) {
 		const struct dp_pkt *p = &s->pkts[idx[i]];
-		int niov = frame_iov(iov, &no_offload, p, &s->tx[idx[i]]);
-		ssize_t r = writev(t->fd[q], iov, niov);
+		struct virtio_net_hdr_v1 vh;
+		const struct virtio_net_hdr_v1 *h = &no_offload;
+		int niov;
+		ssize_t r;
+
+		if (unlikely(p->vh.flags)) {
+			unsigned int need = dp_offload_needs(&p->vh);
+
+			if ((dst->offload_rx & need) != need) {
+				tap_deliver_sw(dp, s, dst, t->fd[q], q, p, &s->tx[idx[i]], &sent,
+					       &bytes, drops);
+				continue;
+			}
+			/* The kernel takes the request as a guest would (virtio_net_hdr_to_skb()). */
+			vh = (struct virtio_net_hdr_v1){
+				.flags = p->vh.flags,
+				.gso_type = p->vh.gso_type,
+				.hdr_len = htole16(p->vh.hdr_len),
+				.gso_size = htole16(p->vh.gso_size),
+				.csum_start = htole16(p->vh.csum_start),
+				.csum_offset = htole16(p->vh.csum_offset),
+			};
+			h = &vh;
+			gso += p->vh.gso_type != 0;
+		}
+		niov = frame_iov(iov, h, p, &s->tx[idx[i]]);
+		r = writev(t->fd[q], iov, niov);
 
 		if (likely(r == (ssize_t)(VIRTIO_NET_HDR_LEN_V1 + p->frame_len))) {
 			sent++;
@@ -175,6 +249,7 @@ static void tap_deliver(struct dp *dp, struct dp_scratch *s, struct dp_port *dst
 	stat_add_atomic(&out->stats.packets, sent);
 	stat_add_atomic(&out->stats.bytes, bytes);
 	stat_add_atomic(&out->stats.batches, 1);
+	stat_add_atomic(&out->stats.gso, gso);
 	for (unsigned int d = 0; d < DP_DROP__MAX; d++)
 		stat_add_atomic(&out->stats.drops[d], drops[d]);
 }
@@ -268,12 +343,35 @@ static int check_existing(const char *ifname, char *why, size_t why_len)
 	return 0;
 }
 
+/*
+ * TUNSETOFFLOAD: what the kernel may hand us unfinished (checksum, TSO). It takes any header
+ * we write whatever this says. A kernel that refuses TSO gets checksum only, then nothing.
+ * Return: 0 with t->offloads set, or -errno when even "none" is refused.
+ */
+static int tap_set_offloads(struct tap *t, bool offloads)
+{
+	static const struct { unsigned long tun; unsigned int dp; } tries[] = {
+		{ TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, DP_OFF_ALL },
+		{ TUN_F_CSUM, DP_OFF_CSUM },
+	};
+
+	for (unsigned int i = 0; offloads && i < sizeof(tries) / sizeof(tries[0]); i++)
+		if (ioctl(t->fd[0], TUNSETOFFLOAD, tries[i].tun) == 0) {
+			t->offloads = tries[i].dp;
+			return 0;
+		}
+	t->offloads = 0;
+	return ioctl(t->fd[0], TUNSETOFFLOAD, 0ul) < 0 ? -errno : 0;
+}
+
 /**
  * tap_open() - create (or attach to a persistent) TAP device @ifname with @nqueues queues.
- * Offloads are off (TUNSETOFFLOAD 0) and each frame carries a 12-byte virtio-net header.
+ * Each frame carries a 12-byte virtio-net header; with @offloads the kernel may hand us
+ * frames with NEEDS_CSUM and TCP GSO (TUNSETOFFLOAD CSUM|TSO4|TSO6), else none.
  * Context: control thread. Return: 0, or -errno with the reason in @why.
  */
-int tap_open(const char *ifname, unsigned int nqueues, struct tap **ret, char *why, size_t why_len)
+int tap_open(const char *ifname, unsigned int nqueues, bool offloads, struct tap **ret, char *why,
+	     size_t why_len)
 {
 	struct tap *t;
 	int r;
@@ -311,15 +409,22 @@ int tap_open(const char *ifname, unsigned int nqueues, struct tap **ret, char *w
 			goto fail;
 		}
 		/* Both are per device; set through the first queue. */
-		if (q == 0 && (ioctl(t->fd[q], TUNSETVNETHDRSZ, &hdr) < 0 ||
-			       ioctl(t->fd[q], TUNSETOFFLOAD, 0ul) < 0)) {
+		if (q == 0 && ioctl(t->fd[q], TUNSETVNETHDRSZ, &hdr) < 0) {
 			r = -errno;
-			WHY("TAP %s: setting the virtio-net header and offloads: %s", ifname,
-			    strerror(errno));
+			WHY("TAP %s: setting the virtio-net header: %s", ifname, strerror(errno));
 			goto fail;
 		}
+		if (q == 0) {
+			r = tap_set_offloads(t, offloads);
+			if (r) {
+				WHY("TAP %s: TUNSETOFFLOAD: %s", ifname, strerror(-r));
+				goto fail;
+			}
+		}
 	}
-	log_info("TAP %s: %u queues, virtio-net header 12 bytes, no offloads", ifname, nqueues);
+	log_info("TAP %s: %u queues, virtio-net header 12 bytes, offloads%s%s%s", ifname, nqueues,
+		 t->offloads & DP_OFF_CSUM ? " csum" : "", t->offloads & DP_OFF_TSO4 ? " tso4" : "",
+		 t->offloads & DP_OFF_TSO6 ? " tso6" : (t->offloads ? "" : " none"));
 	*ret = t;
 	return 0;
 fail:
@@ -329,10 +434,11 @@ fail:
 
 /**
  * tap_adopt() - a TAP whose queues are already open (a hand-over, a test's socketpair).
- * Takes ownership of @fds on success; they are made non-blocking.
+ * Takes ownership of @fds on success; they are made non-blocking. Offloads as tap_open().
  * Context: control thread. Return: 0 or -errno.
  */
-int tap_adopt(const char *ifname, const int *fds, unsigned int nfds, struct tap **ret)
+int tap_adopt(const char *ifname, const int *fds, unsigned int nfds, bool offloads,
+	      struct tap **ret)
 {
 	struct tap *t;
 	int r;
@@ -349,6 +455,9 @@ int tap_adopt(const char *ifname, const int *fds, unsigned int nfds, struct tap 
 	if (r)
 		return r;
 	memcpy(t->fd, fds, nfds * sizeof(fds[0]));
+	/* A TAP handed over: set again. Not a TAP (a test's socketpair): no offloads. */
+	if (tap_set_offloads(t, offloads))
+		t->offloads = 0;
 	*ret = t;
 	return 0;
 }
@@ -364,6 +473,9 @@ void tap_port_bind(struct dp_port *port, struct tap *t)
 	port->priv = t;
 	port->hdr_len = VIRTIO_NET_HDR_LEN_V1;
 	port->mrg_rxbuf = false;
+	/* What the kernel sends unfinished is what we asked for; it takes the same back. */
+	port->offload_tx = (uint8_t)t->offloads;
+	port->offload_rx = (uint8_t)t->offloads;
 	for (unsigned int q = 0; q < t->nqueues; q++) {
 		port->vq[2 * q + 1].kick_fd = t->fd[q];
 		/* Listed in stats and metrics like a guest's configured rings. */

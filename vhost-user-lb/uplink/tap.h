@@ -5,12 +5,12 @@
  * switch like a guest's; frames the switch sends to the uplink (unknown unicast, broadcast,
  * MACs learned on it) are written to the TAP.
  *
- * Offloads: none. TUNSETOFFLOAD is given 0, so the kernel completes checksums and segments
- * GSO packets before it hands them to the TAP; each frame we read is whole and carries a
- * virtio-net header (TUNSETVNETHDRSZ 12, the virtio 1.x layout) that says so. A header that
- * asks for a checksum or segmentation anyway is dropped and counted ("offload"). Frames we
- * write get an all-zero header: guests negotiate no offloads either, so their frames are
- * complete too. Passing offloads through is future work (docs/status.md, issue 10).
+ * Offloads (unless turned off, `offloads = no`): TUNSETOFFLOAD CSUM|TSO4|TSO6, so the kernel
+ * hands us TCP frames up to 64 KiB with NEEDS_CSUM/GSO in their virtio-net header (12 bytes,
+ * TUNSETVNETHDRSZ, the virtio 1.x layout), checked like a guest's (dp/offload.c); frames we
+ * write keep such a request (the kernel finishes it, or its receivers do). With offloads off
+ * the kernel completes every frame first, a header asking for work is dropped ("offload"),
+ * and frames with a request from a guest are completed or segmented before being written.
  */
 #ifndef VULB_UPLINK_TAP_H
 #define VULB_UPLINK_TAP_H
@@ -25,13 +25,15 @@ struct tap {
 	unsigned int nqueues;
 	int fd[VU_MAX_QUEUE_PAIRS];          /* non-blocking, one per queue */
 	uint8_t *buf[VU_MAX_QUEUE_PAIRS];    /* a burst of read slots per queue, for its owner */
+	unsigned int offloads;               /* DP_OFF_* set with TUNSETOFFLOAD */
 };
 
 extern const struct dp_port_ops tap_ops;
 
-int tap_open(const char *ifname, unsigned int nqueues, struct tap **ret, char *why,
-	     size_t why_len);
-int tap_adopt(const char *ifname, const int *fds, unsigned int nfds, struct tap **ret);
+int tap_open(const char *ifname, unsigned int nqueues, bool offloads, struct tap **ret,
+	     char *why, size_t why_len);
+int tap_adopt(const char *ifname, const int *fds, unsigned int nfds, bool offloads,
+	      struct tap **ret);
 void tap_free(struct tap *t);
 bool tap_ifname_valid(const char *ifname);
 
