@@ -9,10 +9,10 @@
 #define WHY(...) snprintf(why, why_len, __VA_ARGS__)
 
 /*
- * A full barrier (store then load, against the driver on another CPU). On x86-64 a locked add
- * to the stack orders like mfence and costs less, as Linux's smp_mb() found; mfence also
- * waits for the stream of guest-buffer stores before it, and showed up at ~10% of a 64 B
- * frame's time. ThreadSanitizer does not see inline assembly: it gets the C11 fence.
+ * A full barrier (our stores before our loads, against the driver on another CPU). On x86-64
+ * a locked add to the stack orders like mfence and costs less, which is why Linux's smp_mb()
+ * uses it; the mfence here showed up at ~10% of a 64 B frame's time. ThreadSanitizer does not
+ * see inline assembly: it gets the C11 fence.
  */
 static inline void full_barrier(void)
 {
