@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "proto_common.h"
+#include "test_lb_frames.h"
 
 #define OFF_FEATURES (VU_BIT(VIRTIO_NET_F_CSUM) | VU_BIT(VIRTIO_NET_F_HOST_TSO4) | \
 		      VU_BIT(VIRTIO_NET_F_HOST_TSO6))
@@ -21,49 +22,9 @@
 static uint8_t frame[70000], buf[70000], re[70000];
 static uint32_t rnd = 77;
 
-static uint32_t rand32(void)
-{
-	rnd ^= rnd << 13;
-	rnd ^= rnd >> 17;
-	rnd ^= rnd << 5;
-	return rnd;
-}
-
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static uint32_t sum16(const uint8_t *p, uint32_t len, uint32_t sum)
-{
-	for (uint32_t i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
 static uint32_t pseudo(const uint8_t *ip, bool v6, uint8_t proto, uint32_t len)
 {
-	return (v6 ? sum16(ip + 8, 32, 0) : sum16(ip + 12, 8, 0)) + proto + (len >> 16) +
+	return (v6 ? tf_sum(ip + 8, 32, 0) : tf_sum(ip + 12, 8, 0)) + proto + (len >> 16) +
 	       (len & 0xffff);
 }
 
@@ -71,7 +32,7 @@ static bool l4_ok(const uint8_t *f, uint32_t len, bool v6, uint8_t proto)
 {
 	const uint32_t l4 = v6 ? 54 : 34;
 
-	return fold(sum16(f + l4, len - l4, pseudo(f + 14, v6, proto, len - l4))) == 0xffff;
+	return tf_fold(tf_sum(f + l4, len - l4, pseudo(f + 14, v6, proto, len - l4))) == 0xffff;
 }
 
 /*
@@ -86,19 +47,19 @@ static uint32_t build(bool v6, uint8_t proto, uint32_t payload)
 
 	memset(frame, 0, l4 + 20);
 	memcpy(frame, "\x02\0\0\0\0\x99\x02\0\0\0\0\x01", 12);
-	put16(frame + 12, v6 ? 0x86dd : 0x0800);
+	tf_put16(frame + 12, v6 ? 0x86dd : 0x0800);
 	if (!v6) {
 		ip[0] = 0x45;
-		put16(ip + 2, len - l3);
-		put16(ip + 4, 0x1234);
-		put16(ip + 6, 0x4000);
+		tf_put16(ip + 2, len - l3);
+		tf_put16(ip + 4, 0x1234);
+		tf_put16(ip + 6, 0x4000);
 		ip[8] = 64;
 		ip[9] = proto;
 		memcpy(ip + 12, "\x0a\0\0\x01\x0a\0\0\x02", 8);
-		put16(ip + 10, (uint16_t)~fold(sum16(ip, 20, 0)));
+		tf_put16(ip + 10, (uint16_t)~tf_fold(tf_sum(ip, 20, 0)));
 	} else {
 		ip[0] = 0x60;
-		put16(ip + 4, len - l3 - 40);
+		tf_put16(ip + 4, len - l3 - 40);
 		ip[6] = proto;
 		ip[7] = 64;
 		ip[8] = 0xfd;
@@ -106,20 +67,20 @@ static uint32_t build(bool v6, uint8_t proto, uint32_t payload)
 		ip[24] = 0xfd;
 		ip[39] = 2;
 	}
-	put16(t, 40000);
-	put16(t + 2, 5201);
+	tf_put16(t, 40000);
+	tf_put16(t + 2, 5201);
 	if (proto == 6) {
-		put16(t + 4, 0xfffe);   /* the sequence number wraps inside the frame */
-		put16(t + 6, 0x1000);
+		tf_put16(t + 4, 0xfffe);   /* the sequence number wraps inside the frame */
+		tf_put16(t + 6, 0x1000);
 		t[12] = 0x50;
 		t[13] = 0x18;   /* PSH ACK */
-		put16(t + 14, 65535);
+		tf_put16(t + 14, 65535);
 	} else {
-		put16(t + 4, l4len);
+		tf_put16(t + 4, l4len);
 	}
 	for (uint32_t i = len - payload; i < len; i++)
-		frame[i] = (uint8_t)rand32();
-	put16(t + (proto == 6 ? 16 : 6), fold(pseudo(ip, v6, proto, l4len)));
+		frame[i] = (uint8_t)tf_rand(&rnd);
+	tf_put16(t + (proto == 6 ? 16 : 6), tf_fold(pseudo(ip, v6, proto, l4len)));
 	return len;
 }
 
@@ -138,7 +99,7 @@ static void check_segments(struct vu_dev *b, uint32_t len, bool v6)
 {
 	const uint32_t hl = v6 ? 74 : 54, want = (len - hl + MSS - 1) / MSS;
 	uint32_t got = 0, n = 0, bad_sum = 0, bad_seq = 0, bad_hdr = 0, bad_len = 0;
-	const uint32_t seq0 = get32(frame + hl - 20 + 4);
+	const uint32_t seq0 = tf_get32(frame + hl - 20 + 4);
 	struct vu_rx_info info;
 
 	while (n < want) {
@@ -153,9 +114,9 @@ static void check_segments(struct vu_dev *b, uint32_t len, bool v6)
 		    (n < want && (uint32_t)r != hl + MSS))
 			bad_len++;
 		if (!l4_ok(buf, (uint32_t)r, v6, 6) ||
-		    (!v6 && fold(sum16(buf + 14, 20, 0)) != 0xffff))
+		    (!v6 && tf_fold(tf_sum(buf + 14, 20, 0)) != 0xffff))
 			bad_sum++;
-		if (get32(buf + hl - 20 + 4) != seq0 + got || (((buf[hl - 7] & 0x08) != 0) != (n == want)))
+		if (tf_get32(buf + hl - 20 + 4) != seq0 + got || (((buf[hl - 7] & 0x08) != 0) != (n == want)))
 			bad_seq++;
 		memcpy(re + got, buf + hl, (uint32_t)r - hl);
 		got += (uint32_t)r - hl;
@@ -240,7 +201,7 @@ int main(void)
 		CHECK(r == (int)len && info.hdr.flags == 0 && l4_ok(buf, len, false, 17) &&
 		      memcmp(buf, frame, 40) == 0 && memcmp(buf + 42, frame + 42, len - 42) == 0,
 		      "B: %d bytes, UDP checksum 0x%04x right from scratch, the rest unchanged", r,
-		      get16(buf + 40));
+		      tf_get16(buf + 40));
 	}
 	check_whole(c, len, 0, 34, 6);
 

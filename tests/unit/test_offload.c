@@ -8,56 +8,16 @@
 #include "check.h"
 #include "dp/offload.h"
 #include "lb/lb_internal.h"
+#include "test_lb_frames.h"
 
 #include <string.h>
 
 static uint32_t rnd = 0x9e3779b9;
 
-static uint32_t rand32(void)
-{
-	rnd ^= rnd << 13;
-	rnd ^= rnd >> 17;
-	rnd ^= rnd << 5;
-	return rnd;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-/* From scratch: big-endian 16-bit words, odd byte padded, folded at the end. */
-static uint32_t ref_sum(const uint8_t *p, uint32_t len, uint32_t sum)
-{
-	for (uint32_t i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t ref_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
 /* The pseudo-header sum for an L4 segment of @len bytes behind the IP header at @ip. */
 static uint32_t ref_pseudo(const uint8_t *ip, bool v6, uint8_t proto, uint32_t len)
 {
-	uint32_t sum = v6 ? ref_sum(ip + 8, 32, 0) : ref_sum(ip + 12, 8, 0);
+	uint32_t sum = v6 ? tf_sum(ip + 8, 32, 0) : tf_sum(ip + 12, 8, 0);
 
 	return sum + proto + (len >> 16) + (len & 0xffff);
 }
@@ -65,12 +25,12 @@ static uint32_t ref_pseudo(const uint8_t *ip, bool v6, uint8_t proto, uint32_t l
 /* A segment's L4 checksum is right when the sum over pseudo-header and segment is 0xffff. */
 static bool l4_ok(const uint8_t *ip, bool v6, uint8_t proto, const uint8_t *l4, uint32_t len)
 {
-	return ref_fold(ref_sum(l4, len, ref_pseudo(ip, v6, proto, len))) == 0xffff;
+	return tf_fold(tf_sum(l4, len, ref_pseudo(ip, v6, proto, len))) == 0xffff;
 }
 
 static bool ip4_ok(const uint8_t *ip)
 {
-	return ref_fold(ref_sum(ip, (ip[0] & 15u) * 4u, 0)) == 0xffff;
+	return tf_fold(tf_sum(ip, (ip[0] & 15u) * 4u, 0)) == 0xffff;
 }
 
 struct gen {
@@ -92,13 +52,13 @@ static uint32_t build(const struct gen *g, uint32_t *ret_l3, uint32_t *ret_l4)
 	uint8_t *ip = frame + l3, *t;
 
 	for (int i = 0; i < 12; i++)
-		frame[i] = (uint8_t)rand32();
+		frame[i] = (uint8_t)tf_rand(&rnd);
 	frame[0] &= 0xfe;
 	if (g->vlan) {
-		put16(frame + 12, 0x8100);
-		put16(frame + 14, (uint16_t)(rand32() & 0xfff));
+		tf_put16(frame + 12, 0x8100);
+		tf_put16(frame + 14, (uint16_t)(tf_rand(&rnd) & 0xfff));
 	}
-	put16(frame + l3 - 2, g->v6 ? 0x86dd : 0x0800);
+	tf_put16(frame + l3 - 2, g->v6 ? 0x86dd : 0x0800);
 	if (!g->v6) {
 		l4 = l3 + 20 + g->ip_opts;
 	} else {
@@ -109,48 +69,48 @@ static uint32_t build(const struct gen *g, uint32_t *ret_l3, uint32_t *ret_l4)
 	if (!g->v6) {
 		ip[0] = (uint8_t)(0x40 | (5 + g->ip_opts / 4));
 		ip[1] = 0;
-		put16(ip + 2, (uint16_t)(len - l3));
-		put16(ip + 4, (uint16_t)rand32());
-		put16(ip + 6, 0x4000);   /* DF */
+		tf_put16(ip + 2, (uint16_t)(len - l3));
+		tf_put16(ip + 4, (uint16_t)tf_rand(&rnd));
+		tf_put16(ip + 6, 0x4000);   /* DF */
 		ip[8] = 64;
 		ip[9] = g->proto;
 		for (int i = 12; i < 20; i++)
-			ip[i] = (uint8_t)rand32();
+			ip[i] = (uint8_t)tf_rand(&rnd);
 		for (uint32_t i = 0; i < g->ip_opts; i++)
 			ip[20 + i] = 1;   /* NOP options */
-		put16(ip + 10, 0);
-		put16(ip + 10, (uint16_t)~ref_fold(ref_sum(ip, 20 + g->ip_opts, 0)));
+		tf_put16(ip + 10, 0);
+		tf_put16(ip + 10, (uint16_t)~tf_fold(tf_sum(ip, 20 + g->ip_opts, 0)));
 	} else {
-		put16(ip, 0x6000);
-		put16(ip + 2, 0);
-		put16(ip + 4, (uint16_t)(len - l3 - 40));
+		tf_put16(ip, 0x6000);
+		tf_put16(ip + 2, 0);
+		tf_put16(ip + 4, (uint16_t)(len - l3 - 40));
 		ip[6] = g->proto;
 		ip[7] = 64;
 		for (int i = 8; i < 40; i++)
-			ip[i] = (uint8_t)rand32();
+			ip[i] = (uint8_t)tf_rand(&rnd);
 	}
 	t = frame + l4;
-	put16(t, (uint16_t)rand32());
-	put16(t + 2, (uint16_t)rand32());
+	tf_put16(t, (uint16_t)tf_rand(&rnd));
+	tf_put16(t + 2, (uint16_t)tf_rand(&rnd));
 	if (g->proto == 6) {
-		put16(t + 4, (uint16_t)rand32());
-		put16(t + 6, (uint16_t)rand32());
-		put16(t + 8, (uint16_t)rand32());
-		put16(t + 10, (uint16_t)rand32());
+		tf_put16(t + 4, (uint16_t)tf_rand(&rnd));
+		tf_put16(t + 6, (uint16_t)tf_rand(&rnd));
+		tf_put16(t + 8, (uint16_t)tf_rand(&rnd));
+		tf_put16(t + 10, (uint16_t)tf_rand(&rnd));
 		t[12] = (uint8_t)((5 + g->tcp_opts / 4) << 4);
 		t[13] = 0x18 | 0x01 | 0x80;   /* PSH ACK FIN CWR: FIN/PSH last only, CWR first only */
-		put16(t + 14, (uint16_t)rand32());
-		put16(t + 18, 0);
+		tf_put16(t + 14, (uint16_t)tf_rand(&rnd));
+		tf_put16(t + 18, 0);
 		for (uint32_t i = 0; i < g->tcp_opts; i++)
 			t[20 + i] = 1;
 		csum_field = 16;
 	} else {
-		put16(t + 4, (uint16_t)l4len);
+		tf_put16(t + 4, (uint16_t)l4len);
 		csum_field = 6;
 	}
 	for (uint32_t i = len - g->payload; i < len; i++)
-		frame[i] = (uint8_t)rand32();
-	put16(t + csum_field, ref_fold(ref_pseudo(ip, g->v6, g->proto, l4len)));
+		frame[i] = (uint8_t)tf_rand(&rnd);
+	tf_put16(t + csum_field, tf_fold(ref_pseudo(ip, g->v6, g->proto, l4len)));
 	*ret_l3 = l3;
 	*ret_l4 = l4;
 	return len;
@@ -177,15 +137,15 @@ static void test_sum(void)
 	unsigned int bad = 0;
 
 	for (int n = 0; n < 2000; n++) {
-		uint32_t len = rand32() % sizeof(buf), off = (rand32() % 8) & ~1u, start = rand32();
+		uint32_t len = tf_rand(&rnd) % sizeof(buf), off = (tf_rand(&rnd) % 8) & ~1u, start = tf_rand(&rnd);
 
 		for (uint32_t i = 0; i < sizeof(buf); i++)
-			buf[i] = (uint8_t)rand32();
+			buf[i] = (uint8_t)tf_rand(&rnd);
 		if (off > len)
 			off = 0;
 		start &= 0xffff;
 		if (dp_csum_fold(dp_csum_add(buf + off, len - off, start)) !=
-		    ref_fold(ref_sum(buf + off, len - off, start)))
+		    tf_fold(tf_sum(buf + off, len - off, start)))
 			bad++;
 	}
 	CHECK(bad == 0, "dp_csum_add() agrees with a byte-wise sum on 2000 random buffers (%u bad)",
@@ -200,8 +160,8 @@ static void test_gso(void)
 	for (int n = 0; n < 400; n++) {
 		struct gen g = {
 			.v6 = n & 1, .vlan = (n >> 1) & 1, .proto = 6,
-			.ip_opts = (n & 1) ? 0 : (rand32() % 11) * 4, .tcp_opts = (rand32() % 11) * 4,
-			.payload = n < 8 ? (uint32_t)n : rand32() % 65000,
+			.ip_opts = (n & 1) ? 0 : (tf_rand(&rnd) % 11) * 4, .tcp_opts = (tf_rand(&rnd) % 11) * 4,
+			.payload = n < 8 ? (uint32_t)n : tf_rand(&rnd) % 65000,
 		};
 		uint32_t l3, l4, len, mss, count, got = 0, hl;
 		struct dp_offload o;
@@ -212,7 +172,7 @@ static void test_gso(void)
 		if (len - l3 > 65535 - (g.v6 ? 0 : 0) && !g.v6)
 			continue;
 		hl = l4 + 20 + g.tcp_opts;
-		mss = DP_GSO_MIN_SIZE + rand32() % 9000;
+		mss = DP_GSO_MIN_SIZE + tf_rand(&rnd) % 9000;
 		vhdr_make(v, VNET_HDR_F_NEEDS_CSUM, g.v6 ? VNET_HDR_GSO_TCPV6 : VNET_HDR_GSO_TCPV4,
 			  (uint16_t)hl, (uint16_t)mss, (uint16_t)l4, 16);
 		if (dp_offload_parse(v, frame, len < DP_OFFLOAD_HEAD ? len : DP_OFFLOAD_HEAD, len,
@@ -222,9 +182,9 @@ static void test_gso(void)
 		}
 		frames++;
 		count = dp_gso_count(&o, len);
-		seq0 = get32(frame + l4 + 4);
+		seq0 = tf_get32(frame + l4 + 4);
 		if (!g.v6)
-			id0 = get16(frame + l3 + 4);
+			id0 = tf_get16(frame + l3 + 4);
 		for (uint32_t i = 0; i < count; i++) {
 			uint32_t sl = dp_gso_segment(frame, len, &o, i, seg);
 			const uint8_t *ip = seg + l3, *t = seg + l4;
@@ -233,14 +193,14 @@ static void test_gso(void)
 			segs++;
 			if (sl > hl + mss || (!last && sl != hl + mss) || sl < hl)
 				bad_len++;
-			if (!g.v6 && (!ip4_ok(ip) || get16(ip + 2) != sl - l3 ||
-				      get16(ip + 4) != (uint16_t)(id0 + i)))
+			if (!g.v6 && (!ip4_ok(ip) || tf_get16(ip + 2) != sl - l3 ||
+				      tf_get16(ip + 4) != (uint16_t)(id0 + i)))
 				bad_ip++;
-			if (g.v6 && get16(ip + 4) != sl - l3 - 40)
+			if (g.v6 && tf_get16(ip + 4) != sl - l3 - 40)
 				bad_ip++;
 			if (!l4_ok(ip, g.v6, 6, t, sl - l4))
 				bad_tcp++;
-			if (get32(t + 4) != seq0 + got)
+			if (tf_get32(t + 4) != seq0 + got)
 				bad_seq++;
 			if (((t[13] & 0x09) != 0) != last || ((t[13] & 0x80) != 0) != (i == 0) ||
 			    !(t[13] & 0x10))
@@ -270,7 +230,7 @@ static void test_csum_complete(void)
 
 	for (int k = 0; k < 1000; k++) {
 		struct gen g = { .v6 = k & 1, .vlan = (k >> 1) & 1, .proto = (k >> 2) & 1 ? 17 : 6,
-				 .tcp_opts = (rand32() % 11) * 4, .payload = rand32() % 9000 };
+				 .tcp_opts = (tf_rand(&rnd) % 11) * 4, .payload = tf_rand(&rnd) % 9000 };
 		uint32_t l3, l4, len = build(&g, &l3, &l4);
 		uint16_t co = g.proto == 6 ? 16 : 6;
 		struct dp_offload o;
@@ -284,7 +244,7 @@ static void test_csum_complete(void)
 		}
 		n++;
 		if (!l4_ok(frame + l3, g.v6, g.proto, frame + l4, len - l4) ||
-		    get16(frame + l4 + co) == 0)
+		    tf_get16(frame + l4 + co) == 0)
 			bad++;
 	}
 	CHECK(n == 1000 && bad == 0, "NEEDS_CSUM completed: %u TCP/UDP checksums right from scratch "
@@ -370,7 +330,7 @@ static void test_lb_partial(void)
 
 	for (int k = 0; k < 2000; k++) {
 		struct gen g = { .vlan = k & 1, .proto = (k >> 1) & 1 ? 17 : 6,
-				 .ip_opts = (rand32() % 11) * 4, .payload = rand32() % 2000 };
+				 .ip_opts = (tf_rand(&rnd) % 11) * 4, .payload = tf_rand(&rnd) % 2000 };
 		uint32_t l3, l4, len = build(&g, &l3, &l4);
 		uint16_t co = g.proto == 6 ? 16 : 6;
 		uint8_t mac[6] = { 2, 0, 0, 0, 0, (uint8_t)k }, v[10];
@@ -383,7 +343,7 @@ static void test_lb_partial(void)
 			continue;
 		}
 		p.csum_at = l4 + co;
-		(void)lb_pkt_nat(frame, &p, k & 4, mac, rand32(), (uint16_t)rand32());
+		(void)lb_pkt_nat(frame, &p, k & 4, mac, tf_rand(&rnd), (uint16_t)tf_rand(&rnd));
 		vhdr_make(v, VNET_HDR_F_NEEDS_CSUM, 0, 0, 0, (uint16_t)l4, co);
 		if (dp_offload_parse(v, frame, len < 120 ? len : 120, len, DP_OFF_CSUM, &o) ||
 		    dp_csum_complete(frame, len, &o)) {
