@@ -23,6 +23,8 @@
 #   --qmp PATH       QMP on a unix socket QEMU listens on at PATH
 #   --incoming URI   wait for an incoming migration on URI (QEMU's -incoming) instead of booting;
 #                    the rest of the command line must match the source's
+#   --stopped        do not run the guest until QMP "cont" (QEMU's -S); with --incoming, the
+#                    migrated guest waits, paused, as it arrived
 # The guest powers off when its script is done; its console shows the markers documented in
 # tests/guest/init. The script execs QEMU, so `boot-guest.sh ... &` gives QEMU's pid in $!.
 #
@@ -40,7 +42,7 @@ usage() {
 }
 
 sock="" server=0 queues=1 smp=1 mem=256M mac=52:54:00:00:00:01 ip="" script="" serial=""
-image="" name=vlb-guest control="" qmp="" incoming=""
+image="" name=vlb-guest control="" qmp="" incoming="" stopped=0
 params=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -59,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--control) control=$2; shift ;;
 	--qmp) qmp=$2; shift ;;
 	--incoming) incoming=$2; shift ;;
+	--stopped) stopped=1 ;;
 	-h | --help) usage ;;
 	*) echo "boot-guest.sh: unknown option '$1'" >&2; usage ;;
 	esac
@@ -120,6 +123,7 @@ fi
 extra=()
 [ -z "$qmp" ] || extra+=(-qmp "unix:$qmp,server=on,wait=off")
 [ -z "$incoming" ] || extra+=(-incoming "$incoming")
+[ "$stopped" = 0 ] || extra+=(-S)
 bios=()
 # qboot jumps straight to the kernel; SeaBIOS spends seconds probing under TCG.
 [ ! -f /usr/share/qemu/qboot.rom ] || bios=(-bios /usr/share/qemu/qboot.rom)
