@@ -292,6 +292,35 @@ struct json_object *ctl_cmd_vip_show(struct daemon *d, struct json_object *req)
 	return o;
 }
 
+/**
+ * services_handover_save() - every service, backend and flow, for the process taking over.
+ * Context: control thread, forwarding stopped. Return: new JSON object, or NULL.
+ */
+struct json_object *services_handover_save(struct daemon *d)
+{
+	return lb_state_save(d->lb);
+}
+
+/**
+ * services_handover_restore() - the services, backends and flows of the process we take over
+ * from. A backend named by VM comes back as a plain backend (by MAC): discovery events no
+ * longer take it down with its VM, unless the config file names it again.
+ * Context: control thread, before forwarding starts. Return: 0 or -errno.
+ */
+int services_handover_restore(struct daemon *d, struct json_object *o)
+{
+	unsigned int nvips, nflows, skipped;
+	int r = lb_state_restore(d->lb, o, &nvips, &nflows, &skipped);
+
+	for (unsigned int i = 0; i < nvips; i++)
+		set_active(d, 1);
+	if (r)
+		return r;
+	log_info("hand-over: %u services, %u flows taken over%s", nvips, nflows,
+		 skipped ? " (some flows skipped: their tuple was taken)" : "");
+	return 0;
+}
+
 /* VIPs the config file declared at the last start or reload: a reload removes those it lost. */
 static struct config_vip *cfg_vips;
 static unsigned int n_cfg_vips;

@@ -23,7 +23,8 @@
  * And the control thread: lb_new() at start (workers get the pointer before they start);
  * lb_flows_expire(now_s) about once a second, on the workers' clock; lb_backend_set_load()
  * per backend on each balancer tick (least-load); lb_port_gone() before a port is freed, or
- * lb_backend_set_up(false) when discovery says a backend's VM stopped; lb_show_json() for
+ * lb_backend_set_up(false) when discovery says a backend's VM stopped; lb_state_save() and
+ * lb_state_restore() carry everything, flows included, over a hand-over; lb_show_json() for
  * `vip show`; lb_free() after the workers stopped.
  *
  * @head is the worker's own copy of the frame's first bytes: it is rewritten in place, never
@@ -193,6 +194,11 @@ enum lb_action lb_process_rcu(struct lb *lb, unsigned int worker, uint8_t *head,
 			      uint32_t frame_len, uint64_t now_s, struct lb_verdict *ret);
 
 struct json_object *lb_show_json(struct lb *lb);
+
+/* Hand-over (lb/state.c): services, backends and flows to JSON and back, across processes. */
+struct json_object *lb_state_save(struct lb *lb);
+int lb_state_restore(struct lb *lb, struct json_object *o, unsigned int *ret_vips,
+		     unsigned int *ret_flows, unsigned int *ret_skipped);
 
 /* Text forms for the control CLI and the config file. */
 const char *lb_algo_name(enum lb_algo algo);
