@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The load balancer's state as JSON, for the hand-over upgrade (daemon/handover.c): every
- * service, its backends in order (Maglev keys are fixed, so the same backends in the same
- * order give the same table) with their weight and up/down state, and every live flow with
- * its backend. A new process restores the flows before it forwards a frame, so an established
+ * service, its backends in order with their weight and up/down state, its Maglev table as it
+ * is (the build is sticky, so a table depends on the order of past changes, which adding
+ * today's backends again would not reproduce), and every live flow with its backend. A new process restores the flows before it forwards a frame, so an established
  * flow keeps its backend whatever the selection would pick for it now.
  *
  * The hash key goes along too: it decides which Maglev slot a tuple falls in, so with it a
@@ -20,23 +20,89 @@
 #include "lb/lb_internal.h"
 
 #include <json-c/json.h>
+#include <stdlib.h>
 
 #define LB_F_ALL (LB_F_SYN_O | LB_F_SYN_R | LB_F_FIN_O | LB_F_FIN_R | LB_F_RST | LB_F_REPLIED)
+
+static const char hexdig[] = "0123456789abcdef";
+
+/* A Maglev table as text: 4 hex digits per slot. */
+static struct json_object *slots_json(const uint16_t *slots, uint32_t n)
+{
+	struct json_object *o;
+	char *s = malloc((size_t)n * 4 + 1);
+
+	if (!s)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		for (unsigned int k = 0; k < 4; k++)
+			s[4 * i + k] = hexdig[(slots[i] >> (12 - 4 * k)) & 0xf];
+	s[(size_t)n * 4] = '\0';
+	o = json_object_new_string(s);
+	free(s);
+	return o;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decodes @n slots, each LB_MG_NONE or a backend index below @nbes. Return: 0 or -EPROTO. */
+static int slots_parse(struct json_object *o, uint32_t n, uint32_t nbes, uint16_t *slots)
+{
+	const char *s = json_object_get_string(o);
+
+	if (!json_object_is_type(o, json_type_string) ||
+	    (size_t)json_object_get_string_len(o) != (size_t)n * 4)
+		return -EPROTO;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t v = 0;
+
+		for (unsigned int k = 0; k < 4; k++) {
+			int d = hexval(s[4 * i + k]);
+
+			if (d < 0)
+				return -EPROTO;
+			v = v << 4 | (uint32_t)d;
+		}
+		if (v != LB_MG_NONE && v >= nbes)
+			return -EPROTO;
+		slots[i] = (uint16_t)v;
+	}
+	return 0;
+}
 
 static void add_u64(struct json_object *o, const char *k, uint64_t v)
 {
 	json_object_object_add(o, k, json_object_new_uint64(v));
 }
 
-static uint64_t get_u64(struct json_object *o, const char *k, bool *ok)
+/* An unsigned integer field no larger than @max; *@ok goes false (for good) otherwise. */
+static uint64_t get_max(struct json_object *o, const char *k, uint64_t max, bool *ok)
 {
 	struct json_object *v;
+	uint64_t u;
 
-	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_int)) {
+	/* json-c reads -1 as 0 through get_uint64: look at the signed value first. */
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) < 0) {
 		*ok = false;
 		return 0;
 	}
-	return json_object_get_uint64(v);
+	u = json_object_get_uint64(v);
+	if (u > max)
+		*ok = false;
+	return u;
+}
+
+static uint64_t get_u64(struct json_object *o, const char *k, bool *ok)
+{
+	return get_max(o, k, UINT64_MAX, ok);
 }
 
 static uint64_t mac_u64(const uint8_t mac[6])
@@ -117,6 +183,8 @@ struct json_object *lb_state_save(struct lb *lb)
 			json_object_array_add(bes, bo);
 		}
 		json_object_object_add(vo, "backends", bes);
+		if (vip->algo == LB_ALGO_MAGLEV && vip->tab && vip->tab->maglev)
+			json_object_object_add(vo, "maglev", slots_json(vip->tab->maglev, vip->tab->msize));
 		json_object_array_add(vips, vo);
 	}
 	lb_flows_foreach_rcu(&lb->flows, save_flow, &c);
@@ -134,40 +202,55 @@ static struct lb_backend *pick_given(void *opaque)
 
 static int restore_vip(struct lb *lb, struct json_object *vo)
 {
-	struct json_object *bes;
+	struct json_object *bes, *mg;
 	struct lb_vip_spec spec = { 0 };
 	struct lb_vip *vip;
 	bool ok = true;
 	uint64_t algo;
 	int r;
 
-	spec.addr = (uint32_t)get_u64(vo, "addr", &ok);
-	spec.port = (uint16_t)get_u64(vo, "port", &ok);
-	spec.proto = (uint8_t)get_u64(vo, "proto", &ok);
-	algo = get_u64(vo, "algo", &ok);
-	spec.table_size = (uint32_t)get_u64(vo, "table_size", &ok);
-	if (!ok || algo >= LB_ALGO__MAX || !json_object_object_get_ex(vo, "backends", &bes) ||
+	spec.addr = (uint32_t)get_max(vo, "addr", UINT32_MAX, &ok);
+	spec.port = (uint16_t)get_max(vo, "port", UINT16_MAX, &ok);
+	spec.proto = (uint8_t)get_max(vo, "proto", UINT8_MAX, &ok);
+	algo = get_max(vo, "algo", LB_ALGO__MAX - 1, &ok);
+	spec.table_size = (uint32_t)get_max(vo, "table_size", UINT32_MAX, &ok);
+	if (!ok || !json_object_object_get_ex(vo, "backends", &bes) ||
 	    !json_object_is_type(bes, json_type_array))
 		return -EPROTO;
 	spec.algo = (enum lb_algo)algo;
+	if (json_object_array_length(bes) > LB_MAX_BACKENDS)
+		return -EPROTO;
 	r = lb_vip_add(lb, &spec, &vip);
 	for (size_t b = 0; !r && b < json_object_array_length(bes); b++) {
-		struct json_object *bo = json_object_array_get_idx(bes, b), *up;
+		struct json_object *bo = json_object_array_get_idx(bes, b);
 		struct lb_backend_spec bs = { 0 };
-		struct lb_backend *be;
-		uint64_t mac = get_u64(bo, "mac", &ok), weight;
+		uint64_t mac = get_max(bo, "mac", (1ull << 48) - 1, &ok);
 
 		for (unsigned int i = 0; i < 6; i++)
 			bs.mac[i] = (uint8_t)(mac >> (40 - 8 * i));
-		bs.addr = (uint32_t)get_u64(bo, "addr", &ok);
-		bs.port = (uint16_t)get_u64(bo, "port", &ok);
-		weight = get_u64(bo, "weight", &ok);
-		if (!ok || weight > LB_WEIGHT_MAX)
+		bs.addr = (uint32_t)get_max(bo, "addr", UINT32_MAX, &ok);
+		bs.port = (uint16_t)get_max(bo, "port", UINT16_MAX, &ok);
+		bs.weight = (uint16_t)get_max(bo, "weight", LB_WEIGHT_MAX, &ok);
+		if (!ok)
 			return -EPROTO;
-		bs.weight = (uint16_t)weight;
-		r = lb_backend_add(lb, vip, &bs, &be);
-		if (!r && json_object_object_get_ex(bo, "up", &up) && !json_object_get_boolean(up))
-			r = lb_backend_set_up(lb, be, false);
+		r = lb_backend_add(lb, vip, &bs, NULL);
+	}
+	/* Down only once all are in, as the old process had them when it took some down. */
+	for (size_t b = 0; !r && b < json_object_array_length(bes); b++) {
+		struct json_object *up;
+
+		if (json_object_object_get_ex(json_object_array_get_idx(bes, b), "up", &up) &&
+		    !json_object_get_boolean(up))
+			r = lb_backend_set_up(lb, vip->bes[b], false);
+		r = r > 0 ? 0 : r;   /* it reports the flows it removed: none yet */
+	}
+	if (!r && vip->algo == LB_ALGO_MAGLEV && json_object_object_get_ex(vo, "maglev", &mg)) {
+		uint16_t *slots = malloc(vip->table_size * sizeof(*slots));
+
+		r = slots ? slots_parse(mg, vip->table_size, vip->nbes, slots) : -ENOMEM;
+		if (!r)
+			r = lb_vip_publish_from(vip, slots);
+		free(slots);
 	}
 	return r;
 }
@@ -188,13 +271,12 @@ static int restore_flow(struct lb *lb, unsigned int vips_before, struct json_obj
 
 	v = get_u64(fo, "vip", &ok);
 	b = get_u64(fo, "backend", &ok);
-	addr = get_u64(fo, "addr", &ok);
-	port = get_u64(fo, "port", &ok);
-	flags = get_u64(fo, "flags", &ok);
+	addr = get_max(fo, "addr", UINT32_MAX, &ok);
+	port = get_max(fo, "port", UINT16_MAX, &ok);
+	flags = get_max(fo, "flags", LB_F_ALL, &ok);
 	last_s = get_u64(fo, "last_s", &ok);
 	created_s = get_u64(fo, "created_s", &ok);
-	if (!ok || v >= lb->nvips - vips_before || addr > UINT32_MAX || port > UINT16_MAX ||
-	    (flags & ~(uint64_t)LB_F_ALL))
+	if (!ok || v >= lb->nvips - vips_before || (flags & ~(uint64_t)LB_F_ALL))
 		return -EPROTO;
 	vip = lb->vips[vips_before + v];
 	if (b >= vip->nbes)
