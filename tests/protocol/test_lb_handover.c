@@ -78,11 +78,11 @@ static void send_flows(struct vu_dev *c, struct vu_dev *const *srv, uint16_t bas
 		}
 		/* Under load a frame can take a while: give up on a batch only after 500 ms of
 		 * silence, or its late frames would be counted in the next one. */
-		for (int idle = 0; got < batch && idle < 25;) {
+		for (int idle = 0; got < batch && idle < 250;) {
 			bool any = false;
 
 			for (unsigned j = 0; j < NSRV; j++) {
-				int r = recv_frame(srv[j], buf, sizeof(buf), 20);
+				int r = recv_frame(srv[j], buf, sizeof(buf), 0);
 				unsigned port;
 
 				if (r <= 0)
@@ -98,6 +98,8 @@ static void send_flows(struct vu_dev *c, struct vu_dev *const *srv, uint16_t bas
 					which[port] = (uint8_t)(j + 1);
 			}
 			idle = any ? 0 : idle + 1;
+			if (!any)
+				usleep(2000);
 		}
 	}
 }
