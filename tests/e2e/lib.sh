@@ -510,6 +510,19 @@ sys.exit(1)
 PY
 }
 
+# guest_stats NAME: have guest NAME print a fresh eth0-stats marker (guest-ctl.sh "stats") and
+# wait for it, so guest_field NAME eth0-stats ... reads the new one.
+guest_stats() {
+	local n
+	n=$(guest_lines "$1" | grep -c '^eth0-stats ' || true)
+	guest_send "$1" stats
+	wait_for 30 "guest $1's eth0-stats" stats_marks_above "$1" "$n"
+}
+
+stats_marks_above() {
+	[ "$(guest_lines "$1" | grep -c '^eth0-stats ' || true)" -gt "$2" ]
+}
+
 # wait_mark SECS NAME KEY: wait until guest NAME printed a "KEY ..." marker.
 wait_mark() {
 	wait_for "$1" "guest $2 to print '$3'" has_mark "$2" "$3"
