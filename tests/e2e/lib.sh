@@ -541,6 +541,15 @@ pong_max() {
 	echo "${n:--1}"
 }
 
+# replies_at_least SEQ NAME...: every guest NAME got a reply to request SEQ or a later one.
+replies_at_least() {
+	local seq=$1 g
+	shift
+	for g in "$@"; do
+		[ "$(pong_max "$g")" -ge "$seq" ] || return 1
+	done
+}
+
 # ping_phases "NAME..." B1 B2...: what one continuous ping printed over the consoles NAME...
 # (one guest's, or a migrated guest's two), split into phases at the sequence numbers B1 B2...
 # (phase 0: seq <= B1, phase 1: B1 < seq <= B2, ..., the last: up to the end). Prints

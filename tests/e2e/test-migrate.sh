@@ -84,16 +84,18 @@ boot_guest a2 --socket "$RUN/a2.sock" --control "$RUN/a2.ctl" --qmp "$RUN/a2.qmp
 	--incoming "unix:$RUN/migrate.sock" --stopped "${guest_a[@]}"
 wait_mark 240 a listening
 wait_mark 240 b pinging
-wait_for 60 "b to have 10 replies" eval '[ "$(pong_max b)" -ge 10 ]'
+wait_for 60 "b to have 10 replies" replies_at_least 10 b
 check "a's MAC is on port a before the migration" all_equal a "$(mac_port $MAC_A)"
 guest_send b "stream 5001"
 wait_mark 30 b streaming
-wait_for 60 "the stream to be under way" eval '[ "$(pong_max b)" -ge 15 ]'
+wait_for 60 "the stream to be under way" replies_at_least 15 b
 
 # ---- migrate ----
 wait_for 30 "the destination's QMP socket" test -S "$RUN/a2.qmp"
-check "the destination waits for the migration" \
-	eval 'qmp "$RUN/a2.qmp" query-status | grep -q inmigrate'
+dst_status() {
+	qmp "$RUN/a2.qmp" query-status | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])'
+}
+check "the destination waits for the migration ($(dst_status))" all_equal inmigrate "$(dst_status)"
 qmp "$RUN/a.qmp" migrate-set-parameters '{"max-bandwidth": 1073741824, "downtime-limit": 300}' >/dev/null ||
 	fail "migrate-set-parameters"
 s1=$(pong_max b)
@@ -122,14 +124,14 @@ check "the daemon logged dirty pages on the source port while it migrated" \
 	all_equal "$logging_seen" yes
 check "the daemon marked writes in the dirty log ($writes)" at_least "${writes:-0}" 1
 check "no write fell outside the log" all_equal 0 "$(migration_stat a log_out_of_range)"
-check "the daemon saw the source's LOG_ALL and SET_LOG_BASE" \
-	eval 'grep -q "dirty-page logging on" "$RUN/daemon.log" && grep -q "dirty log: [0-9]* bytes" "$RUN/daemon.log"'
+check "the daemon saw the source's LOG_ALL" grep -q "dirty-page logging on" "$RUN/daemon.log"
+check "the daemon mapped the source's log (SET_LOG_BASE)" grep -q "dirty log: [0-9]* bytes" "$RUN/daemon.log"
 
 # ---- the same memory on both sides ----
-dst_status() {
-	qmp "$RUN/a2.qmp" query-status | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])'
+dst_arrived() {
+	[ "$(dst_status)" != inmigrate ]
 }
-wait_for 30 "the destination to have the whole guest" eval '[ "$(dst_status)" != inmigrate ]'
+wait_for 30 "the destination to have the whole guest" dst_arrived
 check "the destination holds the guest, paused ($(dst_status))" all_equal paused "$(dst_status)"
 t_cmp=${EPOCHREALTIME/./}
 for side in a a2; do
@@ -157,15 +159,18 @@ rm -f "$RUN/a.mem" "$RUN/a2.mem"
 log "guest memory compared in $(((${EPOCHREALTIME/./} - t_cmp) / 1000)) ms: ${differ%% *} of $((MEM_MB << 8)) pages differ ${differ#* }"
 check "source and destination hold the same guest memory at the switchover" all_equal 0 "${differ%% *}"
 qmp "$RUN/a2.qmp" cont >/dev/null || fail "cont on the destination"
-check "the destination is running" eval '[ "$(dst_status)" = running ]'
+check "the destination is running" all_equal running "$(dst_status)"
 
 wait_for 60 "b to get a reply from a on the destination" replied_after "$s2"
 log "ping resumed $(((${EPOCHREALTIME/./} - t_mig) / 1000)) ms after the migration started"
-wait_for 30 "the destination's RARP" eval '[ "$(migration_stat a2 rarp_announces)" -ge 1 ]'
+rarp_seen() {
+	at_least "$(migration_stat a2 rarp_announces)" 1
+}
+wait_for 30 "the destination's RARP" rarp_seen
 check "the daemon announced a's MAC from the destination (SEND_RARP)" \
 	grep -qi "announcing $MAC_A (SEND_RARP)" "$RUN/daemon.log"
 check "a's MAC moved to port a2" all_equal a2 "$(mac_port $MAC_A)"
-wait_for 60 "10 more replies" eval '[ "$(pong_max b)" -ge $((s2 + 10)) ]'
+wait_for 60 "10 more replies" replies_at_least $((s2 + 10)) b
 
 # The source is paused for good: quit it.
 qmp "$RUN/a.qmp" quit >/dev/null || true

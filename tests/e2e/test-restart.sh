@@ -65,7 +65,7 @@ wait_mark 60 b pinging
 wait_mark 10 b listening
 guest_send a "stream 5001"
 wait_mark 30 a streaming
-wait_for 60 "both guests to have 10 replies" eval '[ "$(pong_max a)" -ge 10 ] && [ "$(pong_max b)" -ge 10 ]'
+wait_for 60 "both guests to have 10 replies" replies_at_least 10 a b
 log "steady: a has replies up to seq $(pong_max a), b up to $(pong_max b)"
 
 # ---- 1. kill -9 and start again ----
@@ -84,7 +84,8 @@ log "ports running again after $(((${EPOCHREALTIME/./} - t_kill) / 1000)) ms: $(
 wait_for 60 "a to get a reply again" replied_after a "$((a1 + 1))"
 wait_for 60 "b to get a reply again" replied_after b "$((b1 + 1))"
 log "ping resumed $(((${EPOCHREALTIME/./} - t_kill) / 1000)) ms after the kill"
-wait_for 60 "15 more replies" eval '[ "$(pong_max a)" -ge $((a1 + 15)) ] && [ "$(pong_max b)" -ge $((b1 + 15)) ]'
+wait_for 60 "15 more replies" replies_at_least $((a1 + 15)) a
+wait_for 60 "15 more replies" replies_at_least $((b1 + 15)) b
 
 # ---- 2. hand-over upgrade ----
 guest_stats a
@@ -119,7 +120,8 @@ check "the old daemon exited 0 after handing over (status $st)" all_equal 0 "$st
 check "the old daemon reported the hand-over" grep -q "hand-over done" "$RUN/daemon-old.log"
 wait_for 20 "the new daemon to print 'ready'" daemon_ready
 log "hand-over took $(((${EPOCHREALTIME/./} - t_ho) / 1000)) ms (until the old process exited)"
-wait_for 60 "10 more replies after the hand-over" eval '[ "$(pong_max a)" -ge $((a2 + 10)) ] && [ "$(pong_max b)" -ge $((b2 + 10)) ]'
+wait_for 60 "10 more replies after the hand-over" replies_at_least $((a2 + 10)) a
+wait_for 60 "10 more replies after the hand-over" replies_at_least $((b2 + 10)) b
 check "no frontend reconnected during the hand-over: connects a=$(connects a) b=$(connects b), before $conn_a $conn_b" \
 	all_equal "$conn_a" "$(connects a)" -- "$conn_b" "$(connects b)"
 guest_stats a
