@@ -6,7 +6,8 @@
  * keeps the established ones where they were. A new process then takes over (--takeover) with
  * the frontends connected: every flow opened before must still reach the backend it had, in
  * both directions (the client's frames rewritten to it, its replies rewritten to the VIP),
- * `vip show` must count the flows taken over, and new flows must use all three backends.
+ * `vip show` must count the flows taken over and still show s3 following its VM, and new flows
+ * must use all three backends.
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -104,6 +105,35 @@ static void send_flows(struct vu_dev *c, struct vu_dev *const *srv, uint16_t bas
 	}
 }
 
+/* The "vm" `vip show` gives the backend at @addr (a dotted quad), or "" (none), "?" (no such). */
+static void backend_vm(struct vu_daemon *d, const char *addr, char *buf, size_t len)
+{
+	static const char *const show[] = { "vip", "show", NULL };
+	struct json_object *j = NULL, *lb, *vips;
+
+	snprintf(buf, len, "?");
+	if (vu_ctl_json(d, &j, show) != 0 || !json_object_object_get_ex(j, "lb", &lb) ||
+	    !json_object_object_get_ex(lb, "vips", &vips)) {
+		json_object_put(j);
+		return;
+	}
+	for (size_t v = 0; v < json_object_array_length(vips); v++) {
+		struct json_object *bes, *a, *vm;
+
+		if (!json_object_object_get_ex(json_object_array_get_idx(vips, v), "backends", &bes))
+			continue;
+		for (size_t b = 0; b < json_object_array_length(bes); b++) {
+			struct json_object *bo = json_object_array_get_idx(bes, b);
+
+			if (json_object_object_get_ex(bo, "address", &a) &&
+			    strcmp(json_object_get_string(a), addr) == 0)
+				snprintf(buf, len, "%s", json_object_object_get_ex(bo, "vm", &vm) ?
+					 json_object_get_string(vm) : "");
+		}
+	}
+	json_object_put(j);
+}
+
 /* Flows of @want that went elsewhere (@moved) or nowhere (@lost) this time (@now). */
 static void compare(const uint8_t *want, const uint8_t *now, unsigned n, unsigned *moved,
 		    unsigned *lost)
@@ -167,9 +197,14 @@ int main(void)
 
 	vu_test_case("adding s3 changes the Maglev table: fresh flows go to s3, established ones stay");
 	{
-		const char *add_be[] = { "vip", "backend", "add", "10.9.0.100:80/tcp", be[2], NULL };
+		/* s3 follows a VM (named, with its MAC given, so no discovery is needed). */
+		const char *add_be[] = { "vip", "backend", "add", "10.9.0.100:80/tcp", be[2], "--vm",
+					 "vm-s3", NULL };
+		char vm[64];
 
 		ctl(&d, add_be, "backend add s3");
+		backend_vm(&d, "10.9.0.13", vm, sizeof(vm));
+		CHECK(strcmp(vm, "vm-s3") == 0, "vip show: s3 follows VM '%s'", vm);
 	}
 	send_flows(c, srv, 40000, NFRESH, 0x02, fresh, count, &bad);
 	vu_test_note("fresh flows over s1, s2, s3: %u, %u, %u", count[0], count[1], count[2]);
@@ -188,6 +223,15 @@ int main(void)
 		CHECK(strstr(log, "1 services, 900 flows taken over") != NULL,
 		      "the new process took 1 service and all 900 flows over");
 		free(log);
+	}
+
+	{
+		char vm1[64], vm3[64];
+
+		backend_vm(&d, "10.9.0.11", vm1, sizeof(vm1));
+		backend_vm(&d, "10.9.0.13", vm3, sizeof(vm3));
+		CHECK(strcmp(vm3, "vm-s3") == 0 && vm1[0] == '\0',
+		      "s3 still follows its VM ('%s'), s1 none ('%s')", vm3, vm1);
 	}
 
 	vu_test_case("after the hand-over every flow keeps its backend");

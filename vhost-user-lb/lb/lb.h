@@ -195,6 +195,10 @@ enum lb_action lb_process_rcu(struct lb *lb, unsigned int worker, uint8_t *head,
 
 struct json_object *lb_show_json(struct lb *lb);
 
+/* Who @be is: its service (address, port, protocol) and its MAC and address. Control thread. */
+void lb_backend_ident(const struct lb_backend *be, struct lb_vip_spec *ret_vip,
+		      struct lb_backend_spec *ret_be);
+
 /* Hand-over (lb/state.c): services, backends and flows to JSON and back, across processes. */
 struct json_object *lb_state_save(struct lb *lb);
 int lb_state_restore(struct lb *lb, struct json_object *o, unsigned int *ret_vips,

@@ -195,6 +195,17 @@ struct json_object *lb_state_save(struct lb *lb)
 	return o;
 }
 
+void lb_backend_ident(const struct lb_backend *be, struct lb_vip_spec *ret_vip,
+		      struct lb_backend_spec *ret_be)
+{
+	*ret_vip = (struct lb_vip_spec){ .addr = be->vip->addr, .port = be->vip->port,
+					 .proto = be->vip->proto, .algo = be->vip->algo,
+					 .table_size = be->vip->table_size };
+	*ret_be = (struct lb_backend_spec){ .addr = be->addr, .port = be->port_spec,
+					    .weight = be->weight };
+	memcpy(ret_be->mac, be->mac, 6);
+}
+
 static struct lb_backend *pick_given(void *opaque)
 {
 	return opaque;
