@@ -491,3 +491,152 @@ e2e_pass() {
 	E2E_OK=1
 	log "PASS"
 }
+
+# guest_send NAME LINE: one command line to guest NAME's control port (boot_guest ... --control
+# RUN/NAME.ctl, guest script guest-ctl.sh); returns once the guest acknowledged it on its console
+# ("cmd LINE" in RUN/NAME.serial).
+guest_send() {
+	log "guest $1: <- '$2'"
+	python3 - "$RUN/$1.ctl" "$RUN/$1.serial" "$2" <<'PY' || fail "guest $1 did not take '$2'"
+import re, socket, sys, time
+path, serial, line = sys.argv[1:]
+want = re.compile(r"^VLB: cmd %s t=[0-9.]+\r?$" % re.escape(line))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(path)
+s.sendall(line.encode() + b"\n")
+# Stay connected until the guest has read the line: QEMU stops reading from a closed peer.
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    with open(serial, errors="replace") as f:
+        if any(want.match(l) for l in f):
+            sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
+PY
+}
+
+# guest_stats NAME: have guest NAME print a fresh eth0-stats marker (guest-ctl.sh "stats") and
+# wait for it, so guest_field NAME eth0-stats ... reads the new one.
+guest_stats() {
+	local n
+	n=$(guest_lines "$1" | grep -c '^eth0-stats ' || true)
+	guest_send "$1" stats
+	wait_for 30 "guest $1's eth0-stats" stats_marks_above "$1" "$n"
+}
+
+stats_marks_above() {
+	[ "$(guest_lines "$1" | grep -c '^eth0-stats ' || true)" -gt "$2" ]
+}
+
+# wait_mark SECS NAME KEY: wait until guest NAME printed a "KEY ..." marker.
+wait_mark() {
+	wait_for "$1" "guest $2 to print '$3'" has_mark "$2" "$3"
+}
+
+has_mark() {
+	guest_lines "$1" | grep -q "^$2\( \|$\)"
+}
+
+# pong_max NAME...: the highest ping sequence number that got a reply, over the guests' consoles
+# (busybox ping prints "64 bytes from ADDR: seq=N ttl=T time=X ms" per reply); -1 if none.
+pong_max() {
+	local n
+	n=$(for g in "$@"; do tr -d '\r' <"$RUN/$g.serial"; done |
+		sed -n 's/^[0-9]* bytes from [^ ]*: seq=\([0-9]*\) .*/\1/p' | sort -n | tail -n 1)
+	echo "${n:--1}"
+}
+
+# replies_at_least SEQ NAME...: every guest NAME got a reply to request SEQ or a later one.
+replies_at_least() {
+	local seq=$1 g
+	shift
+	for g in "$@"; do
+		[ "$(pong_max "$g")" -ge "$seq" ] || return 1
+	done
+}
+
+# ping_phases "NAME..." B1 B2...: what one continuous ping printed over the consoles NAME...
+# (one guest's, or a migrated guest's two), split into phases at the sequence numbers B1 B2...
+# (phase 0: seq <= B1, phase 1: B1 < seq <= B2, ..., the last: up to the end). Prints
+#   summary transmitted=T received=R duplicates=D
+#   phase=I from=S to=E lost=L longest_gap=G
+# lost counts the sequence numbers without any reply, longest_gap the longest run of them. The
+# last request sent may be in flight when ping is stopped: it is left out.
+ping_phases() {
+	local names=$1 files=() g
+	shift
+	for g in $names; do
+		files+=("$RUN/$g.serial")
+	done
+	python3 - "${files[*]}" "$@" <<'PY'
+import re, sys
+files, bounds = sys.argv[1].split(), [int(b) for b in sys.argv[2:]]
+replies, tx, rx, dup = {}, None, None, 0
+for f in files:
+    for line in open(f, errors="replace"):
+        m = re.search(r"bytes from [^ ]*: seq=(\d+) ", line)
+        if m:
+            replies[int(m[1])] = replies.get(int(m[1]), 0) + 1
+        m = re.search(r"(\d+) packets transmitted, (\d+) packets received(?:, (\d+) duplicates)?", line)
+        if m:
+            tx, rx, dup = int(m[1]), int(m[2]), int(m[3] or 0)
+if tx is None:
+    sys.exit("no ping summary on %s" % " ".join(files))
+print("summary transmitted=%d received=%d duplicates=%d seqs_with_dups=%d"
+      % (tx, rx, dup, sum(1 for n in replies.values() if n > 1)))
+edges = [-1] + bounds + [tx - 2]
+for i in range(len(edges) - 1):
+    lo, hi = edges[i] + 1, edges[i + 1]
+    lost = gap = run = 0
+    for s in range(lo, hi + 1):
+        if s in replies:
+            run = 0
+        else:
+            lost += 1
+            run += 1
+            gap = max(gap, run)
+    print("phase=%d from=%d to=%d lost=%d longest_gap=%d" % (i, lo, hi, lost, gap))
+PY
+}
+
+# phase_field "REPORT" I FIELD / summary_field "REPORT" FIELD: values out of ping_phases' output.
+phase_field() {
+	echo "$1" | sed -n "s/^phase=$2 .*\<$3=\([0-9]*\).*/\1/p"
+}
+
+summary_field() {
+	echo "$1" | sed -n "s/^summary .*\<$2=\([0-9]*\).*/\1/p"
+}
+
+# qmp SOCKET COMMAND [ARGUMENTS-JSON]: one QMP command; prints its "return" value as JSON.
+qmp() {
+	python3 - "$@" <<'PY'
+import json, socket, sys
+path, cmd = sys.argv[1], sys.argv[2]
+args = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect(path)
+f = s.makefile("rwb")
+def reply():
+    while True:
+        line = f.readline()
+        if not line:
+            sys.exit("QMP: connection closed")
+        msg = json.loads(line)
+        if "return" in msg or "error" in msg:
+            return msg
+json.loads(f.readline())   # greeting
+f.write(b'{"execute":"qmp_capabilities"}\n'); f.flush()
+reply()
+req = {"execute": cmd}
+if args is not None:
+    req["arguments"] = args
+f.write(json.dumps(req).encode() + b"\n"); f.flush()
+msg = reply()
+if "error" in msg:
+    sys.exit("QMP %s: %s" % (cmd, msg["error"].get("desc")))
+print(json.dumps(msg["return"]))
+PY
+}

@@ -18,6 +18,13 @@
 #   --serial FILE    serial console to FILE (default: this terminal)
 #   --image DIR      image from mkguest.sh (default: run tests/guest/mkguest.sh)
 #   --name NAME      QEMU's -name
+#   --control PATH   a second serial port (the guest's /dev/ttyS1) on a unix socket QEMU listens
+#                    on at PATH: the host writes command lines there (see tests/e2e/guest-ctl.sh)
+#   --qmp PATH       QMP on a unix socket QEMU listens on at PATH
+#   --incoming URI   wait for an incoming migration on URI (QEMU's -incoming) instead of booting;
+#                    the rest of the command line must match the source's
+#   --stopped        do not run the guest until QMP "cont" (QEMU's -S); with --incoming, the
+#                    migrated guest waits, paused, as it arrived
 # The guest powers off when its script is done; its console shows the markers documented in
 # tests/guest/init. The script execs QEMU, so `boot-guest.sh ... &` gives QEMU's pid in $!.
 #
@@ -35,7 +42,7 @@ usage() {
 }
 
 sock="" server=0 queues=1 smp=1 mem=256M mac=52:54:00:00:00:01 ip="" script="" serial=""
-image="" name=vlb-guest
+image="" name=vlb-guest control="" qmp="" incoming="" stopped=0
 params=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -51,6 +58,10 @@ while [ $# -gt 0 ]; do
 	--serial) serial=$2; shift ;;
 	--image) image=$2; shift ;;
 	--name) name=$2; shift ;;
+	--control) control=$2; shift ;;
+	--qmp) qmp=$2; shift ;;
+	--incoming) incoming=$2; shift ;;
+	--stopped) stopped=1 ;;
 	-h | --help) usage ;;
 	*) echo "boot-guest.sh: unknown option '$1'" >&2; usage ;;
 	esac
@@ -105,6 +116,14 @@ if [ -n "$serial" ]; then
 else
 	console=(-serial mon:stdio)
 fi
+# A command channel: the serial port after the console, so the guest sees it as ttyS1. QEMU
+# drops what the guest writes there while no host side is connected.
+[ -z "$control" ] || console+=(-chardev "socket,id=ctl0,path=$control,server=on,wait=off"
+	-serial chardev:ctl0)
+extra=()
+[ -z "$qmp" ] || extra+=(-qmp "unix:$qmp,server=on,wait=off")
+[ -z "$incoming" ] || extra+=(-incoming "$incoming")
+[ "$stopped" = 0 ] || extra+=(-S)
 bios=()
 # qboot jumps straight to the kernel; SeaBIOS spends seconds probing under TCG.
 [ ! -f /usr/share/qemu/qboot.rom ] || bios=(-bios /usr/share/qemu/qboot.rom)
@@ -125,4 +144,4 @@ exec "${QEMU:-qemu-system-x86_64}" -name "$name" \
 	-kernel "$image/vmlinux" -initrd "$initrd" -append "$append" \
 	-chardev "$chardev" \
 	-netdev "vhost-user,id=net0,chardev=chr0,queues=$queues" \
-	-device "$nic"
+	-device "$nic" "${extra[@]}"

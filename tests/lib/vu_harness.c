@@ -342,6 +342,76 @@ int vu_daemon_start(struct vu_daemon *d, const char *const *port_specs, const ch
 	}
 }
 
+int vu_daemon_takeover(struct vu_daemon *d, const char *const *extra)
+{
+	const char *bin = getenv("VHOST_LB_BIN");
+	const char *argv[32];
+	int64_t deadline;
+	pid_t old = d->pid, pid;
+	unsigned n = 0;
+	int st;
+
+	argv[n++] = bin;
+	argv[n++] = "--socket-dir";
+	argv[n++] = d->dir;
+	argv[n++] = "--ctl-socket";
+	argv[n++] = d->ctl;
+	argv[n++] = "--takeover";
+	for (unsigned i = 0; extra && extra[i] && n < 30; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	if (!vu_daemon_alive(d))
+		return -ECHILD;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* The same log, appended: the old process's last lines and the new one's first. */
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || nul < 0)
+			_exit(127);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(nul, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	/* The old process exits 0 once the new one has everything. */
+	deadline = vu_now_ms() + START_TIMEOUT_MS;
+	while (waitpid(old, &st, WNOHANG) != old) {
+		if (vu_now_ms() > deadline) {
+			fprintf(stderr, "the old daemon did not exit after the hand-over\n");
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return -ETIMEDOUT;
+		}
+		(void)poll(NULL, 0, 10);
+	}
+	d->pid = pid;
+	d->ended = false;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "the old daemon ended with status 0x%x at the hand-over\n", st);
+		vu_daemon_log_tail(d, 40);
+		return -EPROTO;
+	}
+	while (vu_now_ms() <= deadline) {
+		static const char *const status[] = { "status", NULL };
+
+		if (!vu_daemon_alive(d)) {
+			fprintf(stderr, "the new daemon exited (status 0x%x)\n", d->status);
+			vu_daemon_log_tail(d, 40);
+			return -ECHILD;
+		}
+		if (vu_ctl_run(d, false, NULL, status) == 0)
+			return 0;
+		(void)poll(NULL, 0, 50);
+	}
+	return -ETIMEDOUT;
+}
+
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;

@@ -73,6 +73,12 @@ int vu_daemon_start(struct vu_daemon *d, const char *const *port_specs, const ch
  * sanitizer report in the log. Removes the temp dir unless VU_KEEP or the test failed. */
 void vu_daemon_stop(struct vu_daemon *d);
 bool vu_daemon_alive(struct vu_daemon *d);
+/*
+ * Hand-over upgrade: start $VHOST_LB_BIN --takeover [extra...] on @d's control socket, wait
+ * for the running process to exit 0 and the new one to answer; @d then stands for the new one.
+ * Return: 0 or -errno (the reason printed).
+ */
+int vu_daemon_takeover(struct vu_daemon *d, const char *const *extra);
 /* DIR/NAME.sock */
 const char *vu_daemon_sock(const struct vu_daemon *d, const char *port, char *buf, size_t len);
 /* Number of open fds of the daemon (from /proc), or -errno. */

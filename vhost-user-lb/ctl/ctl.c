@@ -301,6 +301,22 @@ static struct json_object *offloads_json(unsigned int caps)
 	return a;
 }
 
+/* What live migration did on this connection: the dirty log (source side), RARP (destination). */
+static struct json_object *migration_json(const struct session *s)
+{
+	struct json_object *o = json_object_new_object();
+	const struct dlog *l = s->log;
+
+	json_object_object_add(o, "logging", json_object_new_boolean(
+		l && (s->features & BIT_ULL(VHOST_F_LOG_ALL))));
+	add_u64(o, "log_bytes", l ? l->size : 0);
+	add_u64(o, "logged_writes",
+		s->log_writes_before + (l ? __atomic_load_n(&l->writes, __ATOMIC_RELAXED) : 0));
+	add_u64(o, "log_out_of_range", l ? __atomic_load_n(&l->out_of_range, __ATOMIC_RELAXED) : 0);
+	add_u64(o, "rarp_announces", s->rarps);
+	return o;
+}
+
 static struct json_object *port_stats(struct daemon *d, const struct port *p)
 {
 	struct json_object *o = port_summary(p), *queues = json_object_new_array();
@@ -327,6 +343,8 @@ static struct json_object *port_stats(struct daemon *d, const struct port *p)
 	for (unsigned int i = 0; i < DP_DROP__MAX; i++)
 		all.drops[i] = in.drops[i] + out.drops[i];
 	json_object_object_add(o, "drops", drops_json(&all));
+	if (p->connected)
+		json_object_object_add(o, "migration", migration_json(&p->session));
 	for (unsigned int i = 0; i < VU_MAX_VRINGS; i++) {
 		const struct dp_vq *vq = &p->dp->vq[i];
 		struct json_object *q;

@@ -115,6 +115,8 @@ void services_stop(struct daemon *d);
 void services_vm_changed(struct daemon *d, const char *vm_name, bool up);
 void services_port_gone(struct daemon *d, struct dp_port *port);
 void services_port_changed(struct daemon *d, const struct port *p);
+struct json_object *services_handover_save(struct daemon *d);
+int services_handover_restore(struct daemon *d, struct json_object *o);
 struct config;
 int services_apply_config(struct daemon *d, const struct config *c);
 

@@ -2,7 +2,8 @@
 /*
  * Wire format, old -> new, on the control connection after the new process's
  * {"cmd":"handover"} line:
- *   u64 length, then that many bytes of JSON (ports, their sessions, counters, fdb),
+ *   u64 length, then that many bytes of JSON (ports, their sessions, counters, fdb, and the
+ *   load balancer's services and flows under "lb", optional for older senders),
  *   then the fds in batches, each batch one sendmsg of one byte with up to 200 fds.
  * The JSON names fds by their position in that sequence. Then new -> old: "ok\n".
  *
@@ -288,6 +289,9 @@ int handover_give(struct daemon *d, int fd)
 	json_object_object_add(root, "ports", ports);
 	fdb_foreach_rcu(d->dp->fdb, collect_fdb, fdb);
 	json_object_object_add(root, "fdb", fdb);
+	/* Taken while nothing forwards, so no flow is created after it. */
+	if (d->lb)
+		json_object_object_add(root, "lb", services_handover_save(d));
 	add_u64(root, "nfds", fds.n);
 
 	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
@@ -592,13 +596,25 @@ fail:
 static int restore(struct daemon *d, struct json_object *root, int *fds, unsigned int nfds,
 		   int *ret_ctl_fd)
 {
-	struct json_object *ports, *fdb;
+	struct json_object *ports, *fdb, *lb;
 	uint64_t now_s = time_ns_mono() / 1000000000ull;
 
 	if (ju64(root, "version") != HANDOVER_VERSION ||
 	    !json_object_object_get_ex(root, "ports", &ports))
 		return -EPROTO;
 	*ret_ctl_fd = take(fds, nfds, jint(root, "ctl_fd"));
+	/*
+	 * Flows before ports: once a port's TX ring runs, a frame of an established flow that
+	 * found no flow would get a backend from today's tables, perhaps another one.
+	 */
+	if (d->lb && json_object_object_get_ex(root, "lb", &lb)) {
+		int r = services_handover_restore(d, lb);
+
+		if (r) {
+			log_error("cannot take over the load balancer's state: %s", strerror(-r));
+			return r;
+		}
+	}
 	for (size_t i = 0; i < json_object_array_length(ports); i++) {
 		struct json_object *o = json_object_array_get_idx(ports, i), *v, *so;
 		struct port_spec spec = { .group = (gid_t)-1 };

@@ -16,6 +16,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "ctl/ctl_internal.h"
@@ -404,13 +405,153 @@ struct json_object *ctl_cmd_vip_weight(struct daemon *d, struct json_object *req
 	return r ? ctl_error_reply("weight: %s", strerror(-r)) : ctl_ok_reply();
 }
 
+/* In `vip show`, "vm" on each backend that follows a VM. */
+static void show_vms(struct json_object *lb)
+{
+	struct json_object *vips;
+
+	if (!json_object_object_get_ex(lb, "vips", &vips))
+		return;
+	for (unsigned int i = 0; i < n_vm_backends; i++) {
+		struct lb_backend_spec bs;
+		struct lb_vip_spec vs;
+		char vip[40], mac[18], addr[16];
+
+		lb_backend_ident(vm_backends[i].be, &vs, &bs);
+		snprintf(vip, sizeof(vip), "%u.%u.%u.%u:%u/%s", vs.addr >> 24, (vs.addr >> 16) & 0xff,
+			 (vs.addr >> 8) & 0xff, vs.addr & 0xff, vs.port,
+			 vs.proto == LB_PROTO_TCP ? "tcp" : "udp");
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", bs.mac[0], bs.mac[1],
+			 bs.mac[2], bs.mac[3], bs.mac[4], bs.mac[5]);
+		snprintf(addr, sizeof(addr), "%u.%u.%u.%u", bs.addr >> 24, (bs.addr >> 16) & 0xff,
+			 (bs.addr >> 8) & 0xff, bs.addr & 0xff);
+		for (size_t v = 0; v < json_object_array_length(vips); v++) {
+			struct json_object *vo = json_object_array_get_idx(vips, v), *s, *bes;
+
+			if (!json_object_object_get_ex(vo, "vip", &s) || strcmp(json_object_get_string(s), vip) ||
+			    !json_object_object_get_ex(vo, "backends", &bes))
+				continue;
+			for (size_t b = 0; b < json_object_array_length(bes); b++) {
+				struct json_object *bo = json_object_array_get_idx(bes, b), *m, *a;
+
+				if (json_object_object_get_ex(bo, "mac", &m) && json_object_object_get_ex(bo, "address", &a) &&
+				    !strcasecmp(json_object_get_string(m), mac) && !strcmp(json_object_get_string(a), addr))
+					json_object_object_add(bo, "vm", json_object_new_string(vm_backends[i].vm));
+			}
+		}
+	}
+}
+
 struct json_object *ctl_cmd_vip_show(struct daemon *d, struct json_object *req)
 {
-	struct json_object *o = ctl_ok_reply();
+	struct json_object *o = ctl_ok_reply(), *lb = lb_show_json(d->lb);
 
 	(void)req;
-	json_object_object_add(o, "lb", lb_show_json(d->lb));
+	if (lb)
+		show_vms(lb);
+	json_object_object_add(o, "lb", lb);
 	return o;
+}
+
+/**
+ * services_handover_save() - every service, backend and flow, for the process taking over.
+ * Context: control thread, forwarding stopped. Return: new JSON object, or NULL.
+ */
+struct json_object *services_handover_save(struct daemon *d)
+{
+	struct json_object *o = lb_state_save(d->lb), *arr;
+
+	if (!o)
+		return NULL;
+	/* Which backends follow a VM: discovery takes them down and up with it. */
+	arr = json_object_new_array();
+	for (unsigned int i = 0; i < n_vm_backends; i++) {
+		struct json_object *e = json_object_new_object();
+		struct lb_backend_spec bs;
+		struct lb_vip_spec vs;
+		uint64_t mac = 0;
+
+		lb_backend_ident(vm_backends[i].be, &vs, &bs);
+		for (unsigned int k = 0; k < 6; k++)
+			mac = mac << 8 | bs.mac[k];
+		json_object_object_add(e, "vm", json_object_new_string(vm_backends[i].vm));
+		json_object_object_add(e, "vip_addr", json_object_new_uint64(vs.addr));
+		json_object_object_add(e, "vip_port", json_object_new_uint64(vs.port));
+		json_object_object_add(e, "proto", json_object_new_uint64(vs.proto));
+		json_object_object_add(e, "mac", json_object_new_uint64(mac));
+		json_object_object_add(e, "addr", json_object_new_uint64(bs.addr));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, "vm_backends", arr);
+	return o;
+}
+
+static uint64_t vmb_u64(struct json_object *o, const char *k, uint64_t max, bool *ok)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) < 0 || json_object_get_uint64(v) > max) {
+		*ok = false;
+		return 0;
+	}
+	return json_object_get_uint64(v);
+}
+
+/* Links backends restored by lb_state_restore() to their VMs again; unknown ones are skipped. */
+static void restore_vm_backends(struct daemon *d, struct json_object *arr)
+{
+	for (size_t i = 0; json_object_is_type(arr, json_type_array) && i < json_object_array_length(arr); i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i), *vm;
+		struct lb_vip *vip;
+		struct lb_backend *be;
+		uint8_t mac[6];
+		bool ok = true;
+		uint64_t m;
+		uint32_t vaddr = (uint32_t)vmb_u64(e, "vip_addr", UINT32_MAX, &ok);
+		uint16_t vport = (uint16_t)vmb_u64(e, "vip_port", UINT16_MAX, &ok);
+		uint8_t proto = (uint8_t)vmb_u64(e, "proto", UINT8_MAX, &ok);
+		uint32_t addr = (uint32_t)vmb_u64(e, "addr", UINT32_MAX, &ok);
+
+		m = vmb_u64(e, "mac", (1ull << 48) - 1, &ok);
+		if (!ok || !json_object_object_get_ex(e, "vm", &vm) ||
+		    !json_object_is_type(vm, json_type_string) ||
+		    (size_t)json_object_get_string_len(vm) >= sizeof(vm_backends[0].vm) ||
+		    n_vm_backends == MAX_VM_BACKENDS)
+			continue;
+		for (unsigned int k = 0; k < 6; k++)
+			mac[k] = (uint8_t)(m >> (40 - 8 * k));
+		vip = lb_vip_find(d->lb, vaddr, vport, proto);
+		be = vip ? lb_backend_find(vip, mac, addr) : NULL;
+		if (!be)
+			continue;
+		snprintf(vm_backends[n_vm_backends].vm, sizeof(vm_backends[0].vm), "%s",
+			 json_object_get_string(vm));
+		vm_backends[n_vm_backends++].be = be;
+	}
+}
+
+/**
+ * services_handover_restore() - the services, backends and flows of the process we take over
+ * from, and which backends follow a VM.
+ * Context: control thread, before forwarding starts. Return: 0 or -errno.
+ */
+int services_handover_restore(struct daemon *d, struct json_object *o)
+{
+	unsigned int nvips, nflows, skipped;
+	int r = lb_state_restore(d->lb, o, &nvips, &nflows, &skipped);
+
+	struct json_object *vmb;
+
+	for (unsigned int i = 0; i < nvips; i++)
+		set_active(d, 1);
+	if (r)
+		return r;
+	if (json_object_object_get_ex(o, "vm_backends", &vmb))
+		restore_vm_backends(d, vmb);
+	log_info("hand-over: %u services, %u flows taken over%s", nvips, nflows,
+		 skipped ? " (some flows skipped: their tuple was taken)" : "");
+	return 0;
 }
 
 /* VIPs the config file declared at the last start or reload: a reload removes those it lost. */

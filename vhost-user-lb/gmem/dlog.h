@@ -24,6 +24,7 @@ struct dlog {
 	uint64_t out_of_range; /* writes past the bitmap's end (logged nowhere: a frontend bug) */
 	bool shrink_sealed;   /* the log's file has F_SEAL_SHRINK */
 	int guard;            /* SIGBUS guard slot when it has not (gmem/guard.h), or -1 */
+	uint64_t writes;       /* writes logged (dlog_mark() calls): shows logging really ran */
 };
 
 int dlog_map(const struct vu_log *desc, int fd, struct dlog **ret, char *why, size_t why_len);
@@ -39,6 +40,7 @@ static inline void dlog_mark(struct dlog *l, uint64_t gpa, uint64_t len)
 
 	if (!len)
 		return;
+	__atomic_add_fetch(&l->writes, 1, __ATOMIC_RELAXED);
 	page = gpa >> DLOG_PAGE_SHIFT;
 	last = (gpa + len - 1) >> DLOG_PAGE_SHIFT;
 	if (last < page)   /* wrapped past 2^64 */

@@ -212,6 +212,18 @@ static uint16_t *maglev_prev(const struct lb_vip_tab *old, const struct lb_vip_t
 /* Rebuilds and publishes @vip's selection state. Context: control thread. */
 static int vip_publish(struct lb_vip *vip)
 {
+	return lb_vip_publish_from(vip, NULL);
+}
+
+/**
+ * lb_vip_publish_from() - rebuild and publish @vip's selection state; a Maglev table starts
+ * from @from (table_size slots in @vip->bes's index space, or LB_MG_NONE) instead of
+ * the current table, when given. The build is sticky, so a @from that is a whole table
+ * for the same backends comes out unchanged: that is how a hand-over keeps the table.
+ * Context: control thread. Return: 0 or -errno.
+ */
+int lb_vip_publish_from(struct lb_vip *vip, const uint16_t *from)
+{
 	struct lb_vip_tab *tab = calloc(1, sizeof(*tab)), *old = vip->tab;
 	const unsigned int n = vip->nbes;
 	int r = -ENOMEM;
@@ -245,7 +257,13 @@ static int vip_publish(struct lb_vip *vip)
 		for (unsigned int i = 0; i < n; i++)
 			mb[i] = (struct lb_mg_backend){ .h1 = vip->bes[i]->h1, .h2 = vip->bes[i]->h2,
 							.weight = tab->weight[i] };
-		prev = maglev_prev(old, tab);
+		if (from) {
+			prev = malloc(tab->msize * sizeof(*prev));
+			if (prev)
+				memcpy(prev, from, tab->msize * sizeof(*prev));
+		} else {
+			prev = maglev_prev(old, tab);
+		}
 		r = lb_maglev_build(mb, n, tab->msize, prev, tab->maglev);
 		if (r)
 			goto fail;

@@ -26,7 +26,8 @@
  * is behind, takes backends down while that port has no running guest, and feeds least-load
  * with the guest's measured RX load from lb_rx_meter_sample() and lb_rx_load_update());
  * lb_port_gone() before a port is freed, or lb_backend_set_up(false) when discovery says a
- * backend's VM stopped; lb_show_json() for `vip show`; lb_free() after the workers stopped.
+ * backend's VM stopped; lb_state_save() and lb_state_restore() carry everything, flows included,
+ * over a hand-over; lb_show_json() for `vip show`; lb_free() after the workers stopped.
  *
  * @head is the worker's own copy of the frame's first bytes: it is rewritten in place, never
  * the guest's buffer. LB_HEAD_NEED bytes cover every header we parse (VLAN tag, IPv4 with
@@ -254,6 +255,15 @@ enum lb_action lb_process_rcu(struct lb *lb, unsigned int worker, uint8_t *head,
 			      struct lb_verdict *ret);
 
 struct json_object *lb_show_json(struct lb *lb);
+
+/* Who @be is: its service (address, port, protocol) and its MAC and address. Control thread. */
+void lb_backend_ident(const struct lb_backend *be, struct lb_vip_spec *ret_vip,
+		      struct lb_backend_spec *ret_be);
+
+/* Hand-over (lb/state.c): services, backends and flows to JSON and back, across processes. */
+struct json_object *lb_state_save(struct lb *lb);
+int lb_state_restore(struct lb *lb, struct json_object *o, unsigned int *ret_vips,
+		     unsigned int *ret_flows, unsigned int *ret_skipped);
 
 /* Text forms for the control CLI and the config file. */
 const char *lb_algo_name(enum lb_algo algo);

@@ -365,6 +365,8 @@ unsigned int lb_flows_expire_at(struct lb_flows *f, uint64_t now_s);
 typedef void (*lb_flow_visit_fn)(struct lb_flow *fl, void *arg);
 void lb_flows_foreach_rcu(struct lb_flows *f, lb_flow_visit_fn fn, void *arg);
 
+int lb_vip_publish_from(struct lb_vip *vip, const uint16_t *from);
+
 /* ---- the whole ---- */
 
 struct lb {

@@ -172,6 +172,9 @@ static void set_log(struct session *s, struct dlog *next)
 
 	s->log = next;
 	publish_dlog(s);
+	/* A worker may still add a few to the old count: this figure is for people, not logic. */
+	if (old)
+		s->log_writes_before += __atomic_load_n(&old->writes, __ATOMIC_RELAXED);
 	if (old)
 		call_rcu(&old->rcu, dlog_free_cb);
 }
@@ -656,6 +659,7 @@ static int h_send_rarp(struct session *s, struct vu_msg *msg, bool *reply)
 	memcpy(f + 22, mac, 6);
 	memcpy(f + 32, mac, 6);
 	fdb_learn_rcu(s->dp->fdb, fdb_mac_from_bytes(mac), s->port, time_ns_mono() / 1000000000ull);
+	s->rarps++;
 	slog(LOG_LVL_INFO, s, "announcing %02x:%02x:%02x:%02x:%02x:%02x (SEND_RARP)", mac[0], mac[1],
 	     mac[2], mac[3], mac[4], mac[5]);
 	return dp_inject(s->dp, s->port, f, sizeof(f));

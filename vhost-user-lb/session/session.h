@@ -26,6 +26,8 @@ struct session {
 	unsigned int max_mem_regions;  /* [limits] max-mem-regions when it connected */
 	struct dlog *log;            /* mapped by SET_LOG_BASE; published while LOG_ALL is on */
 	int log_fd;                  /* SET_LOG_FD (legacy log eventfd); kept, never written */
+	uint64_t log_writes_before;  /* writes logged into logs this session replaced */
+	uint64_t rarps;              /* SEND_RARP announces made */
 	char log_prefix[96];
 };
 
