@@ -11,7 +11,8 @@
  * all three backends.
  *
  * Then: a damaged state file is ignored with a log line (the daemon starts clean, and removes
- * the stale file since it has no VIP); and the control: with lb-checkpoint-ms = 0 nothing is
+ * the stale file since it has no VIP), and so is one that fails half-way through its
+ * services (the ones restored before are removed again); and the control: with lb-checkpoint-ms = 0 nothing is
  * restored, and once the same service is declared again, some flows move.
  */
 #include <fcntl.h>
@@ -349,6 +350,41 @@ int main(void)
 		for (i = 0; i < 250 && stat(path, &st) == 0; i++)
 			usleep(20000);
 		CHECK(stat(path, &st) < 0, "the stale file is removed (no VIP to keep)");
+	}
+
+	vu_test_case("a file whose second service is invalid: the first is removed again");
+	{
+		/* Another boot's file: its flows would be dropped anyway; the services must fail. */
+		static const char text[] =
+			"{\"version\":1,\"boot_id\":\"x\",\"mono_ns\":0,\"real_s\":0,\"lb\":{"
+			"\"key0\":1,\"key1\":2,\"flows\":[],\"vips\":["
+			"{\"addr\":168427620,\"port\":80,\"proto\":6,\"algo\":0,\"table_size\":0,"
+			"\"backends\":[{\"mac\":2,\"addr\":168427531,\"port\":0,\"weight\":100,\"up\":true}]},"
+			"{\"addr\":168427621,\"port\":80,\"proto\":6,\"algo\":99,\"table_size\":0,"
+			"\"backends\":[]}]}}";
+		char *log, want[400];
+		int fd;
+
+		kill(d.pid, SIGSTOP);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text), "file written");
+		if (fd >= 0)
+			close(fd);
+		r = vu_daemon_restart_after_kill(&d, ports, extra);
+		REQUIRE(r == 0, "restart with an invalid service: %s", strerror(-r));
+		log = vu_daemon_log_new(&d);
+		snprintf(want, sizeof(want), "load-balancer checkpoint %s ignored: %s", path, strerror(EPROTO));
+		CHECK(strstr(log, want) != NULL, "log says: %s", want);
+		free(log);
+		{
+			static const char *const show[] = { "vip", "show", NULL };
+			struct json_object *j = NULL, *lb, *vips;
+
+			CHECK(vu_ctl_json(&d, &j, show) == 0 && json_object_object_get_ex(j, "lb", &lb) &&
+			      json_object_object_get_ex(lb, "vips", &vips) &&
+			      json_object_array_length(vips) == 0, "vip show: no VIP left");
+			json_object_put(j);
+		}
 	}
 
 	vu_test_case("control: with lb-checkpoint-ms = 0 a restart restores nothing, and flows move");
