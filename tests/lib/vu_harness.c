@@ -251,7 +251,8 @@ static void register_daemon(struct vu_daemon *d, bool on)
 	}
 }
 
-int vu_daemon_start(struct vu_daemon *d, const char *const *port_specs, const char *const *extra)
+/* Start the daemon in @d's directory and wait until it answers (see vu_daemon_start). */
+static int launch(struct vu_daemon *d, const char *const *port_specs, const char *const *extra)
 {
 	const char *bin = getenv("VHOST_LB_BIN");
 	const char *argv[96];
@@ -260,13 +261,8 @@ int vu_daemon_start(struct vu_daemon *d, const char *const *port_specs, const ch
 	char path[256];
 	int64_t next_ctl = 0;
 
-	require_binaries();
-	memset(d, 0, sizeof(*d));
-	snprintf(d->dir, sizeof(d->dir), "/tmp/vulb-XXXXXX");
-	if (!mkdtemp(d->dir))
-		return -errno;
-	snprintf(d->ctl, sizeof(d->ctl), "%s/ctl.sock", d->dir);
-	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+	d->nports = 0;
+	d->ended = false;
 	argv[n++] = bin;
 	argv[n++] = "--socket-dir";
 	argv[n++] = d->dir;
@@ -340,6 +336,33 @@ int vu_daemon_start(struct vu_daemon *d, const char *const *port_specs, const ch
 		}
 		(void)poll(NULL, 0, 20);
 	}
+}
+
+int vu_daemon_start(struct vu_daemon *d, const char *const *port_specs, const char *const *extra)
+{
+	require_binaries();
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "/tmp/vulb-XXXXXX");
+	if (!mkdtemp(d->dir))
+		return -errno;
+	snprintf(d->ctl, sizeof(d->ctl), "%s/ctl.sock", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+	return launch(d, port_specs, extra);
+}
+
+int vu_daemon_restart_after_kill(struct vu_daemon *d, const char *const *port_specs,
+				 const char *const *extra)
+{
+	int st;
+
+	if (!vu_daemon_alive(d))
+		return -ECHILD;
+	kill(d->pid, SIGKILL);
+	if (waitpid(d->pid, &st, 0) != d->pid)
+		return -errno;
+	/* The dead process's sockets stay behind, as after a real crash. */
+	register_daemon(d, false);
+	return launch(d, port_specs, extra);
 }
 
 int vu_daemon_takeover(struct vu_daemon *d, const char *const *extra)

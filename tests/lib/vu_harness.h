@@ -69,6 +69,13 @@ struct vu_daemon {
  * `vhost-user-lbctl status` answers. @port_specs and @extra are NULL-terminated (may be NULL).
  */
 int vu_daemon_start(struct vu_daemon *d, const char *const *port_specs, const char *const *extra);
+/*
+ * A crash: SIGKILL the daemon, then start it again as vu_daemon_start() did, in the same
+ * directory with @port_specs and @extra (the log is appended). Frontends must connect again.
+ * Return: 0 or -errno.
+ */
+int vu_daemon_restart_after_kill(struct vu_daemon *d, const char *const *port_specs,
+				 const char *const *extra);
 /* SIGTERM, wait up to 5 s (then SIGKILL). Fails the test on a crash, a non-zero exit or a
  * sanitizer report in the log. Removes the temp dir unless VU_KEEP or the test failed. */
 void vu_daemon_stop(struct vu_daemon *d);

@@ -160,5 +160,46 @@ int main(void)
 		config_vms_set(NULL, 0);
 		CHECK(!config_vm_find("vmA"), "no sections: nothing found");
 	}
+	/* The load balancer's checkpoint: file and period, their defaults and their ranges. */
+	{
+		char path[4096];
+
+		CHECK(load("[daemon]\nsocket-dir = /tmp/vd\n", &c, why, sizeof(why)) == 0 &&
+		      c.lb_checkpoint_ms == 1000 && config_lb_state_path(&c, path, sizeof(path)) == 0 &&
+		      strcmp(path, "/tmp/vd/lb-state.json") == 0,
+		      "defaults: every 1000 ms to SOCKET-DIR/lb-state.json (%s)", path);
+		config_free(&c);
+		CHECK(load("[daemon]\nlb-state-file = /var/lib/vulb/lb.json\nlb-checkpoint-ms = 250\n", &c, why,
+			   sizeof(why)) == 0 && c.lb_checkpoint_ms == 250 &&
+		      config_lb_state_path(&c, path, sizeof(path)) == 0 &&
+		      strcmp(path, "/var/lib/vulb/lb.json") == 0, "both set: %s", why);
+		config_free(&c);
+		CHECK(load("[daemon]\nlb-state-file = none\n", &c, why, sizeof(why)) == 0 &&
+		      config_lb_state_path(&c, path, sizeof(path)) == 0 && !path[0], "none: off");
+		config_free(&c);
+		CHECK(load("[daemon]\nlb-state-file =\n", &c, why, sizeof(why)) == 0 &&
+		      config_lb_state_path(&c, path, sizeof(path)) == 0 && !path[0], "empty: off");
+		config_free(&c);
+		CHECK(load("[daemon]\nlb-checkpoint-ms = 0\n", &c, why, sizeof(why)) == 0 &&
+		      config_lb_state_path(&c, path, sizeof(path)) == 0 && !path[0], "period 0: off");
+		config_free(&c);
+		CHECK(load("[daemon]\nlb-state-file = state.json\n", &c, why, sizeof(why)) == -EINVAL &&
+		      strstr(why, ":2: lb-state-file"), "a relative path is refused: %s", why);
+		config_free(&c);
+		CHECK(load("[daemon]\nlb-checkpoint-ms = 10\n", &c, why, sizeof(why)) == -EINVAL &&
+		      strstr(why, ":2: lb-checkpoint-ms"), "below the minimum: %s", why);
+		config_free(&c);
+		CHECK(load("[daemon]\nlb-checkpoint-ms = 3600001\n", &c, why, sizeof(why)) == -EINVAL,
+		      "above the maximum: %s", why);
+		config_free(&c);
+		CHECK(load("[daemon]\nlb-checkpoint-ms = -1\n", &c, why, sizeof(why)) == -EINVAL &&
+		      load("[daemon]\nlb-checkpoint-ms = 1s\n", &c, why, sizeof(why)) == -EINVAL,
+		      "not a number: %s", why);
+		config_free(&c);
+		config_init(&c);
+		CHECK(config_set_daemon_key(&c, "lb-checkpoint-ms", "500", why, sizeof(why)) == 0 &&
+		      c.lb_checkpoint_ms == 500, "the command line's --lb-checkpoint-ms takes the same path");
+		config_free(&c);
+	}
 	return check_done();
 }

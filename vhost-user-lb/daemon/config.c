@@ -3,7 +3,8 @@
  * The config file: INI-style sections, `key = value` lines, `#` comments.
  *
  *   [daemon]            socket-dir, ctl-socket, ctl-group, allow-socket-path-outside,
- *                       workers (CPU list), log-level, libvirt-uri, metrics-socket, metrics-port
+ *                       workers (CPU list), log-level, libvirt-uri, metrics-socket, metrics-port,
+ *                       lb-state-file, lb-checkpoint-ms
  *   [port NAME]         path, mode (server|client), queues, group, perm
  *                       or type = tap, tap (the interface), queues: the uplink
  *   [vip ADDR:PORT/P]   algo, backend (repeatable)
@@ -35,6 +36,7 @@ void config_init(struct config *c)
 	c->offloads = true;
 	strcpy(c->libvirt_uri, "qemu:///system");
 	c->ctl_group = (gid_t)-1;
+	c->lb_checkpoint_ms = CONFIG_CHECKPOINT_MS_DEFAULT;
 	limits_init(&c->limits);
 }
 
@@ -132,7 +134,11 @@ static char *trim(char *s)
 	return s;
 }
 
-static int set_daemon_key(struct config *c, const char *key, const char *val, char *why,
+/*
+ * [daemon] keys, and the command-line options that share their names and checks.
+ * Return: 0, or -EINVAL with "key: reason" in @why.
+ */
+int config_set_daemon_key(struct config *c, const char *key, const char *val, char *why,
 			  size_t why_len)
 {
 	if (strcmp(key, "socket-dir") == 0 || strcmp(key, "ctl-socket") == 0) {
@@ -188,6 +194,27 @@ static int set_daemon_key(struct config *c, const char *key, const char *val, ch
 			WHY("offloads: '%s' is not yes or no", val);
 			return -EINVAL;
 		}
+	} else if (strcmp(key, "lb-state-file") == 0) {
+		/* Relative paths would depend on the directory the daemon was started from. */
+		if (*val && strcmp(val, "none") != 0 &&
+		    (val[0] != '/' || strlen(val) >= sizeof(c->lb_state_file) - 16)) {
+			WHY("lb-state-file: '%s' is not an absolute path (or too long); none turns it off", val);
+			return -EINVAL;
+		}
+		snprintf(c->lb_state_file, sizeof(c->lb_state_file), "%s", *val ? val : "none");
+	} else if (strcmp(key, "lb-checkpoint-ms") == 0) {
+		char *end;
+		unsigned long ms;
+
+		errno = 0;
+		ms = strtoul(val, &end, 10);
+		if (errno || *end || !isdigit((unsigned char)*val) ||
+		    (ms && (ms < CONFIG_CHECKPOINT_MS_MIN || ms > CONFIG_CHECKPOINT_MS_MAX))) {
+			WHY("lb-checkpoint-ms: '%s' is not 0 (off) or %u..%u", val,
+			    CONFIG_CHECKPOINT_MS_MIN, CONFIG_CHECKPOINT_MS_MAX);
+			return -EINVAL;
+		}
+		c->lb_checkpoint_ms = (uint32_t)ms;
 	} else if (strcmp(key, "log-level") == 0) {
 		if (log_level_parse(val, &c->log_level)) {
 			WHY("log-level: '%s' is not one of error, warn, info, debug", val);
@@ -387,6 +414,26 @@ int config_resolve_paths(struct config *c, char *why, size_t why_len)
 }
 
 /**
+ * config_lb_state_path() - where the load balancer's checkpoint goes: lb-state-file, by
+ * default SOCKET-DIR/lb-state.json (call once the socket directory is final).
+ * Return: 0 with the path in @buf, "" when checkpoints are off; -ENAMETOOLONG.
+ */
+int config_lb_state_path(const struct config *c, char *buf, size_t len)
+{
+	int n;
+
+	if (!c->lb_checkpoint_ms || strcmp(c->lb_state_file, "none") == 0) {
+		snprintf(buf, len, "%s", "");
+		return 0;
+	}
+	if (c->lb_state_file[0])
+		n = snprintf(buf, len, "%s", c->lb_state_file);
+	else
+		n = snprintf(buf, len, "%s/lb-state.json", c->socket_dir);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/**
  * config_load_file() - read @path into @c.
  * Return: 0, or -errno with "LINE: reason" in @why.
  */
@@ -511,7 +558,7 @@ int config_load_file(struct config *c, const char *path, char *why, size_t why_l
 		}
 		*eq = '\0';
 		if (sec == SEC_DAEMON)
-			r = set_daemon_key(c, trim(s), trim(eq + 1), err, sizeof(err));
+			r = config_set_daemon_key(c, trim(s), trim(eq + 1), err, sizeof(err));
 		else if (sec == SEC_PORT)
 			r = set_port_key(&port, trim(s), trim(eq + 1), err, sizeof(err));
 		else if (sec == SEC_VIP)

@@ -13,6 +13,9 @@
 #define CONFIG_MAX_VIP_BACKENDS 64
 #define CONFIG_MAX_VMS 256
 #define CONFIG_MAX_RATE_MBPS 1000000   /* 1 Tbit/s: above any NIC, below UINT_MAX */
+#define CONFIG_CHECKPOINT_MS_DEFAULT 1000
+#define CONFIG_CHECKPOINT_MS_MIN 50        /* below: the control thread would do little else */
+#define CONFIG_CHECKPOINT_MS_MAX 3600000
 
 /* [vip ADDR:PORT/PROTO]: a service and its backends, applied on start and on reload. */
 struct config_vip {
@@ -57,11 +60,16 @@ struct config {
 	struct limits limits;             /* [limits] */
 	gid_t ctl_group;                  /* (gid_t)-1: root only */
 	bool allow_socket_path_outside;   /* control clients may put sockets outside socket_dir */
+	char lb_state_file[4096];         /* load-balancer checkpoint: "" the default, "none" off */
+	uint32_t lb_checkpoint_ms;        /* its period, 0 = off */
 };
 
 void config_init(struct config *c);
 void config_free(struct config *c);
 int config_load_file(struct config *c, const char *path, char *why, size_t why_len);
+int config_set_daemon_key(struct config *c, const char *key, const char *val, char *why,
+			  size_t why_len);
+int config_lb_state_path(const struct config *c, char *buf, size_t len);
 int config_parse_bool(const char *text, bool *ret);
 int config_parse_cpulist(const char *text, int *cpus, unsigned int max, unsigned int *ret_n);
 int config_add_port(struct config *c, const struct port_spec *spec);

@@ -117,8 +117,16 @@ void services_port_gone(struct daemon *d, struct dp_port *port);
 void services_port_changed(struct daemon *d, const struct port *p);
 struct json_object *services_handover_save(struct daemon *d);
 int services_handover_restore(struct daemon *d, struct json_object *o);
+int services_checkpoint_restore(struct daemon *d, struct json_object *o, unsigned int *ret_vips,
+				unsigned int *ret_flows);
 struct config;
 int services_apply_config(struct daemon *d, const struct config *c);
+
+/* daemon/checkpoint.c: the load balancer's state in a file, for restarts after a crash. */
+int checkpoint_start(struct daemon *d, const char *path, uint32_t period_ms, uint32_t max_flows,
+		     bool restore);
+void checkpoint_final(struct daemon *d);
+struct json_object *checkpoint_json(struct daemon *d);
 
 void daemon_limits_apply(struct daemon *d, const struct config *c, bool start);
 int daemon_limits_start(struct daemon *d);

@@ -40,6 +40,9 @@ static void usage(FILE *out)
 		"      --metrics-port N   ... and on 127.0.0.1:N (default off)\n"
 		"      --libvirt-uri URI  discover co-resident VMs there (default qemu:///system; none: off)\n"
 		"      --offloads yes|no  offer checksum and TSO offloads to guests and the TAP (default yes)\n"
+		"      --lb-state-file PATH  the load balancer's checkpoint, restored at start\n"
+		"                         (default DIR/lb-state.json; none: off)\n"
+		"      --lb-checkpoint-ms N  write it every N ms (default 1000; 0: off)\n"
 		"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
 		"      --check-config     parse the configuration and exit\n"
 		"      --takeover         take over the ports of the daemon running on the control\n"
@@ -114,7 +117,10 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-enum { OPT_CHECK_CONFIG = 256, OPT_TAKEOVER, OPT_METRICS_PORT, OPT_LIBVIRT_URI, OPT_OFFLOADS };
+enum {
+	OPT_CHECK_CONFIG = 256, OPT_TAKEOVER, OPT_METRICS_PORT, OPT_LIBVIRT_URI, OPT_OFFLOADS,
+	OPT_LB_STATE_FILE, OPT_LB_CHECKPOINT_MS,
+};
 
 static bool opt_takeover;
 
@@ -134,13 +140,15 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		{ "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
 		{ "libvirt-uri", required_argument, NULL, OPT_LIBVIRT_URI },
 		{ "offloads", required_argument, NULL, OPT_OFFLOADS },
+		{ "lb-state-file", required_argument, NULL, OPT_LB_STATE_FILE },
+		{ "lb-checkpoint-ms", required_argument, NULL, OPT_LB_CHECKPOINT_MS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *config_path = NULL, *socket_dir = NULL, *ctl = NULL, *workers = NULL;
 	const char *level = NULL, *metrics = NULL, *metrics_port = NULL, *uri = NULL;
-	const char *offloads = NULL;
+	const char *offloads = NULL, *state_file = NULL, *checkpoint_ms = NULL;
 	char why[512];
 	_cleanup_free_ const char **uplinks = calloc((size_t)argc, sizeof(char *));
 	unsigned int nuplinks = 0;
@@ -164,6 +172,8 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 		case OPT_METRICS_PORT: metrics_port = optarg; break;
 		case OPT_LIBVIRT_URI: uri = optarg; break;
 		case OPT_OFFLOADS: offloads = optarg; break;
+		case OPT_LB_STATE_FILE: state_file = optarg; break;
+		case OPT_LB_CHECKPOINT_MS: checkpoint_ms = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("vhost-user-lb %s\n", VHOST_LB_VERSION); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -242,6 +252,12 @@ static int parse_args(int argc, char **argv, struct config *c, bool *check_only)
 	}
 	if (offloads && config_parse_bool(offloads, &c->offloads)) {
 		fprintf(stderr, "vhost-user-lb: --offloads '%s' is not yes or no\n", offloads);
+		return -EINVAL;
+	}
+	/* The [daemon] keys of the same names, with the same checks. */
+	if ((state_file && config_set_daemon_key(c, "lb-state-file", state_file, why, sizeof(why))) ||
+	    (checkpoint_ms && config_set_daemon_key(c, "lb-checkpoint-ms", checkpoint_ms, why, sizeof(why)))) {
+		fprintf(stderr, "vhost-user-lb: --%s\n", why);
 		return -EINVAL;
 	}
 	if (level && log_level_parse(level, &c->log_level)) {
@@ -371,6 +387,19 @@ int main(int argc, char **argv)
 		}
 	}
 	snprintf(d.config_path, sizeof(d.config_path), "%s", cfg.config_path);
+	{
+		char path[sizeof(cfg.lb_state_file)];
+
+		/* After a hand-over the state came with it; else the file's, before any port. */
+		r = config_lb_state_path(&cfg, path, sizeof(path));
+		if (!r)
+			r = checkpoint_start(&d, path, cfg.lb_checkpoint_ms, cfg.limits.max[LIMIT_FLOWS],
+					     !opt_takeover);
+		if (r) {
+			log_error("cannot set up load-balancer checkpoints: %s", strerror(-r));
+			return 1;
+		}
+	}
 	for (unsigned int i = 0; i < cfg.nports; i++) {
 		char why[256];
 
@@ -407,6 +436,8 @@ int main(int argc, char **argv)
 			d.dp->nworkers, d.ctl_path);
 	r = evloop_run(d.loop);
 	(void)sdnotify("STOPPING=1");
+	/* While the ports, and so the flows steered to them, are all still there. */
+	checkpoint_final(&d);
 
 	vms_stop(&d);
 	metrics_server_free(d.metrics);

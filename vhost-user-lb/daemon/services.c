@@ -447,8 +447,10 @@ struct json_object *ctl_cmd_vip_show(struct daemon *d, struct json_object *req)
 	struct json_object *o = ctl_ok_reply(), *lb = lb_show_json(d->lb);
 
 	(void)req;
-	if (lb)
+	if (lb) {
 		show_vms(lb);
+		json_object_object_add(lb, "checkpoint", checkpoint_json(d));
+	}
 	json_object_object_add(o, "lb", lb);
 	return o;
 }
@@ -531,6 +533,22 @@ static void restore_vm_backends(struct daemon *d, struct json_object *arr)
 	}
 }
 
+/* lb_state_restore(), then the backends that follow a VM. */
+static int restore_state(struct daemon *d, struct json_object *o, unsigned int *ret_vips,
+			 unsigned int *ret_flows, unsigned int *ret_skipped)
+{
+	int r = lb_state_restore(d->lb, o, ret_vips, ret_flows, ret_skipped);
+	struct json_object *vmb;
+
+	for (unsigned int i = 0; i < *ret_vips; i++)
+		set_active(d, 1);
+	if (r)
+		return r;
+	if (json_object_object_get_ex(o, "vm_backends", &vmb))
+		restore_vm_backends(d, vmb);
+	return 0;
+}
+
 /**
  * services_handover_restore() - the services, backends and flows of the process we take over
  * from, and which backends follow a VM.
@@ -539,19 +557,34 @@ static void restore_vm_backends(struct daemon *d, struct json_object *arr)
 int services_handover_restore(struct daemon *d, struct json_object *o)
 {
 	unsigned int nvips, nflows, skipped;
-	int r = lb_state_restore(d->lb, o, &nvips, &nflows, &skipped);
+	int r = restore_state(d, o, &nvips, &nflows, &skipped);
 
-	struct json_object *vmb;
-
-	for (unsigned int i = 0; i < nvips; i++)
-		set_active(d, 1);
 	if (r)
 		return r;
-	if (json_object_object_get_ex(o, "vm_backends", &vmb))
-		restore_vm_backends(d, vmb);
 	log_info("hand-over: %u services, %u flows taken over%s", nvips, nflows,
 		 skipped ? " (some flows skipped: their tuple was taken)" : "");
 	return 0;
+}
+
+/**
+ * services_checkpoint_restore() - the same from a checkpoint a previous process wrote
+ * (daemon/checkpoint.c), all or nothing: when it fails, the services it restored so far are
+ * removed again, so a damaged file leaves a clean start.
+ * Context: control thread, at start, before any port is added. Return: 0 or -errno, with
+ * the services and flows restored in *@ret_vips and *@ret_flows.
+ */
+int services_checkpoint_restore(struct daemon *d, struct json_object *o, unsigned int *ret_vips,
+				unsigned int *ret_flows)
+{
+	unsigned int skipped;
+	int r = restore_state(d, o, ret_vips, ret_flows, &skipped);
+
+	if (r) {
+		set_active(d, -(int)lb_vips_clear(d->lb));
+		n_vm_backends = 0;
+		*ret_vips = *ret_flows = 0;
+	}
+	return r;
 }
 
 /* VIPs the config file declared at the last start or reload: a reload removes those it lost. */

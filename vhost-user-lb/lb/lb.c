@@ -486,6 +486,20 @@ int lb_vip_del(struct lb *lb, struct lb_vip *vip)
 	return 0;
 }
 
+/**
+ * lb_vips_clear() - stop serving every VIP (a restore that failed half-way is undone so).
+ * Context: control thread, RCU read side; waits for grace periods.
+ * Return: the VIPs removed.
+ */
+unsigned int lb_vips_clear(struct lb *lb)
+{
+	unsigned int n = 0;
+
+	while (lb->nvips && lb_vip_del(lb, lb->vips[lb->nvips - 1]) == 0)
+		n++;
+	return n;
+}
+
 /* Context: control thread. Return: 0, -EINVAL; flows keep their backend. */
 int lb_vip_set_algo(struct lb *lb, struct lb_vip *vip, enum lb_algo algo)
 {

@@ -222,6 +222,7 @@ void lb_free(struct lb *lb);
 
 int lb_vip_add(struct lb *lb, const struct lb_vip_spec *spec, struct lb_vip **ret);
 int lb_vip_del(struct lb *lb, struct lb_vip *vip);
+unsigned int lb_vips_clear(struct lb *lb);
 struct lb_vip *lb_vip_find(struct lb *lb, uint32_t addr, uint16_t port, uint8_t proto);
 int lb_vip_set_algo(struct lb *lb, struct lb_vip *vip, enum lb_algo algo);
 

@@ -147,8 +147,12 @@ static void save_flow(struct lb_flow *fl, void *arg)
 /**
  * lb_state_save() - services, backends and flows of @lb, for lb_state_restore() in another
  * process.
- * Context: control thread, RCU read side, with forwarding stopped (a flow a worker created
- * meanwhile would be missing). Return: a new JSON object (the caller puts it), or NULL.
+ * Context: control thread, RCU read side. For a hand-over, with forwarding stopped (a flow a
+ * worker created meanwhile would be missing). With workers forwarding (the checkpoint,
+ * daemon/checkpoint.c) it is still safe: only this thread takes flows out of LIVE, so the
+ * flows walked stay allocated, their tuple, service and backend were set before they went
+ * LIVE and never change, and flags and last-seen time are read atomically.
+ * Return: a new JSON object (the caller puts it), or NULL.
  */
 struct json_object *lb_state_save(struct lb *lb)
 {
