@@ -566,9 +566,48 @@ static int cmd_vf(int fd, int argc, char **argv)
 	return rc;
 }
 
-static void print_json_pretty(struct json_object *reply)
+/* `vip show`: per service a line, its backends as a table, then the balancer's own counters. */
+static void print_vip_show(struct json_object *reply)
 {
-	printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	struct json_object *lb = json_object_object_get(reply, "lb"), *vips = arr(lb, "vips");
+	struct json_object *drops = json_object_object_get(lb, "drops");
+	struct json_object *ck = json_object_object_get(lb, "checkpoint");
+
+	printf("flows %llu of %llu, virtual MAC %s\n", (unsigned long long)u(lb, "flows"),
+	       (unsigned long long)u(lb, "max_flows"), s(lb, "vmac"));
+	for (size_t i = 0; vips && i < json_object_array_length(vips); i++) {
+		struct json_object *v = json_object_array_get_idx(vips, i), *bes = arr(v, "backends");
+
+		printf("\nVIP %s  %s  flows %llu  new %llu  refused %llu  in %llu pkts  out %llu pkts\n",
+		       s(v, "vip"), s(v, "algorithm"), (unsigned long long)u(v, "active_flows"),
+		       (unsigned long long)u(v, "new_flows"), (unsigned long long)u(v, "refused"),
+		       (unsigned long long)u(v, "packets_in"), (unsigned long long)u(v, "packets_out"));
+		printf("  %-17s %-15s %5s %6s %-6s %-24s %8s %8s %9s %10s %10s\n", "BACKEND MAC", "ADDRESS",
+		       "PORT", "WEIGHT", "STATE", "VM / WHY DOWN", "FLOWS", "NEW", "LOAD_US", "PKTS_IN",
+		       "PKTS_OUT");
+		for (size_t k = 0; bes && k < json_object_array_length(bes); k++) {
+			struct json_object *b = json_object_array_get_idx(bes, k);
+			char why[64];
+
+			snprintf(why, sizeof(why), "%s%s%s", s(b, "vm"), *s(b, "vm") && *s(b, "down_because") ? ": " : "",
+				 s(b, "down_because"));
+			printf("  %-17s %-15s %5llu %6llu %-6s %-24s %8llu %8llu %9llu %10llu %10llu\n", s(b, "mac"),
+			       s(b, "address"), (unsigned long long)u(b, "port"), (unsigned long long)u(b, "weight"),
+			       s(b, "state"), *why ? why : "-", (unsigned long long)u(b, "active_flows"),
+			       (unsigned long long)u(b, "new_flows"), (unsigned long long)u(b, "load_us"),
+			       (unsigned long long)u(b, "packets_in"), (unsigned long long)u(b, "packets_out"));
+		}
+	}
+	if (drops) {
+		printf("\ndrops:");
+		json_object_object_foreach(drops, k, val)
+			printf(" %s=%llu", k, (unsigned long long)json_object_get_uint64(val));
+		printf("\n");
+	}
+	if (ck && *s(ck, "file"))
+		printf("checkpoint: %s every %llu ms, %llu written, %llu failed\n", s(ck, "file"),
+		       (unsigned long long)u(ck, "period_ms"), (unsigned long long)u(ck, "writes"),
+		       (unsigned long long)u(ck, "failures"));
 }
 
 static void print_vms(struct json_object *reply)
@@ -600,7 +639,7 @@ static int cmd_vip(int fd, int argc, char **argv)
 
 	if (strcmp(sub, "show") == 0 && argc == 1) {
 		req = req_new("vip-show");
-		print = print_json_pretty;
+		print = print_vip_show;
 	} else if (strcmp(sub, "add") == 0 && (argc == 2 || (argc == 4 && strcmp(argv[2], "--algo") == 0))) {
 		req = req_new("vip-add");
 		json_object_object_add(req, "vip", json_object_new_string(argv[1]));
