@@ -7,7 +7,8 @@
 
 #define MAX_OF3(a, b, c) ((a) > (b) ? ((a) > (c) ? (a) : (c)) : ((b) > (c) ? (b) : (c)))
 
-static const struct bal_params params = { .hysteresis_pct = 15, .min_gain = 20, .max_moves = 4 };
+static const struct bal_params params = { .hysteresis_pct = 15, .min_gain = 20, .min_busy = 30,
+					  .max_moves = 4 };
 
 /* Applies moves to a snapshot, as the balancer would, so tests can iterate ticks. */
 static void apply(struct bal_queue *qs, unsigned int n, const struct bal_move *m, unsigned int nm)
@@ -50,6 +51,10 @@ static void test_table(void)
 		{ "replan with idle rings spreads by count", 4,
 		  { { 1, 0, 0 }, { 2, 0, 0 }, { 3, 0, 0 }, { 4, 0, 0 } }, true, 2 },
 		{ "orphan gets a worker", 2, { { 1, 0, 100 }, { 2, 7, 100 } }, false, 1 },
+		{ "quiet system (busiest under min_busy): no move", 3,
+		  { { 1, 0, 14 }, { 2, 0, 14 }, { 3, 1, 0 } }, false, 0 },
+		{ "the same skew just above min_busy: one move", 3,
+		  { { 1, 0, 16 }, { 2, 0, 16 }, { 3, 1, 0 } }, false, 1 },
 	};
 
 	for (unsigned int c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {

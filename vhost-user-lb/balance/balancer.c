@@ -297,7 +297,8 @@ int balancer_new(struct dp *dp, struct evloop *loop, const int *cpus, unsigned i
 		return -ENOMEM;
 	b->dp = dp;
 	b->loop = loop;
-	b->params = (struct bal_params){ .hysteresis_pct = 15, .min_gain = 20, .max_moves = 4 };
+	b->params = (struct bal_params){ .hysteresis_pct = 15, .min_gain = 20, .min_busy = 30,
+					 .max_moves = 4 };
 	if (cpus) {
 		b->fixed_cpus = true;
 		for (unsigned int i = 0; i < ncpus; i++)

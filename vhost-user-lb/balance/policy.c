@@ -4,8 +4,9 @@
  *   1. orphans (rings whose worker is not usable) go to the least loaded usable worker;
  *   2. on a topology change, a full re-plan: longest-processing-time-first over all rings,
  *      ties kept on the current worker so an idle system does not churn;
- *   3. otherwise, single moves from the busiest worker to the idlest, each accepted only if
- *      it narrows the spread (busiest - idlest) by hysteresis_pct and min_gain. Moving a
+ *   3. otherwise, unless the busiest worker is below min_busy, single moves from the busiest
+ *      worker to the idlest, each accepted only if it narrows the spread (busiest - idlest)
+ *      by hysteresis_pct and min_gain. Moving a
  *      hot ring's neighbours away is what isolates it: moving the hot ring itself would only
  *      move the problem, so it never wins.
  */
@@ -152,7 +153,12 @@ unsigned int bal_plan(const struct bal_queue *queues, unsigned int nqueues, cons
 		uint64_t old_spread, best_spread;
 
 		spread(&st, &hi, &lo);
-		if (hi == lo)
+		/*
+		 * A system this quiet gains nothing from moves, and its loads are mostly noise (a
+		 * sender descheduled for a tick): moving then only churns, and hysteresis would keep
+		 * the churn.
+		 */
+		if (hi == lo || st.load[hi] < (uint64_t)params->min_busy * 1000)
 			break;
 		old_spread = st.load[hi] - st.load[lo];
 		best_spread = old_spread;

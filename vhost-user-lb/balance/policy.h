@@ -20,6 +20,7 @@ struct bal_queue {
 struct bal_params {
 	unsigned int hysteresis_pct; /* a move must shrink the load spread by this much ... */
 	uint32_t min_gain;           /* ... and by at least this many permille */
+	uint32_t min_busy;           /* no load moves while the busiest worker is below this (permille) */
 	unsigned int max_moves;      /* per plan */
 };
 
