@@ -267,7 +267,6 @@ static void tick(struct balancer *b)
 
 	b->ticks++;
 	__atomic_store_n(&b->dp->tick, b->dp->tick + 1, __ATOMIC_RELAXED);
-	dp_watchdog(b->dp, time_ns_mono());
 	for (unsigned int i = 0; set && i < set->n; i++)
 		steer_port(b, set->ports[i]);
 	sync_workers(b);

@@ -24,44 +24,14 @@ const char *const dp_drop_names[DP_DROP__MAX] = {
 };
 
 
-/* Only there so that the signal interrupts a blocked write (no SA_RESTART). */
-static void on_watchdog_signal(int sig)
-{
-	(void)sig;
-}
-
-/**
- * dp_watchdog() - interrupt every worker whose call eventfd write has lasted DP_WATCHDOG_NS:
- * the frontend made the fd blocking and filled its counter (see call_guest() in forward.c).
- * The write then fails with EINTR and the worker breaks that port. A signal that arrives just
- * after the write finished interrupts nothing that matters (an epoll_wait at worst).
- * Context: control thread (the balancer's tick).
- */
-void dp_watchdog(struct dp *dp, uint64_t now_ns)
-{
-	dp_foreach_worker(dp, w) {
-		uint64_t since = __atomic_load_n(&w->scratch->call_since_ns, __ATOMIC_ACQUIRE);
-
-		if (since && now_ns - since > DP_WATCHDOG_NS) {
-			log_ratelimited(LOG_LVL_WARN, "worker %u: a call eventfd write is stuck for %llu ms: "
-					"interrupting it", w->id,
-					(unsigned long long)((now_ns - since) / 1000000));
-			(void)pthread_kill(w->thread, DP_WATCHDOG_SIGNAL);
-		}
-	}
-}
-
 int dp_new(struct dp **ret)
 {
-	struct sigaction sa = { .sa_handler = on_watchdog_signal };
 	struct dp *dp = calloc(1, sizeof(*dp));
 	int r;
 
 	if (!dp)
 		return -ENOMEM;
 	dp->event_fd = -1;
-	sigemptyset(&sa.sa_mask);
-	(void)sigaction(DP_WATCHDOG_SIGNAL, &sa, NULL);
 	dp->workers = aligned_alloc(CACHE_LINE, sizeof(*dp->workers) * DP_MAX_WORKERS);
 	dp->ctl_scratch = calloc(1, sizeof(*dp->ctl_scratch));
 	if (!dp->workers || !dp->ctl_scratch) {

@@ -17,7 +17,6 @@
 #define VULB_DP_DP_H
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -125,12 +124,6 @@ struct dp_port_ops {
 };
 
 extern const struct dp_port_ops dp_vring_ops;
-
-/* Interrupts a worker stuck writing a call eventfd (dp_watchdog()); unblocked in workers only. */
-#define DP_WATCHDOG_SIGNAL SIGURG
-/* A call eventfd write that takes longer is stuck: no eventfd write blocks unless full. */
-#define DP_WATCHDOG_NS 100000000ull
-void dp_watchdog(struct dp *dp, uint64_t now_ns);
 
 struct dp_port {
 	struct rcu_head rcu;

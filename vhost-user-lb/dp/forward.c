@@ -8,7 +8,6 @@
 #include <endian.h>
 #include <sys/eventfd.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/log.h"
 #include "dp/dp.h"
@@ -29,30 +28,6 @@ void dp_port_break(struct dp *dp, struct dp_port *port, unsigned int vq, const c
 	log_ratelimited(LOG_LVL_ERROR, "port '%s' vq=%u: %s (%s): stopping this port", port->name,
 			vq, why, strerror(-err));
 	(void)eventfd_write(dp->event_fd, 1);
-}
-
-/*
- * Interrupts the guest through its call eventfd. The fd's O_NONBLOCK flag lives in the open
- * file, which the frontend shares: a frontend that clears it again and fills the counter would
- * make this write block the worker, and every port on it, for ever. The write is therefore
- * announced in the scratch (call_since_ns), and dp_watchdog() on the control thread interrupts
- * one that takes too long with DP_WATCHDOG_SIGNAL; the port is then broken.
- * Context: a worker, RCU read side (the control thread cannot close @fd meanwhile).
- */
-static void call_guest(struct dp *dp, struct dp_scratch *s, struct dp_port *port, unsigned int vq,
-		       int fd)
-{
-	const uint64_t one = 1;
-	ssize_t n;
-
-	if (fd < 0)
-		return;
-	__atomic_store_n(&s->call_since_ns, time_ns_mono(), __ATOMIC_RELEASE);
-	n = write(fd, &one, sizeof(one));
-	__atomic_store_n(&s->call_since_ns, 0, __ATOMIC_RELEASE);
-	if (unlikely(n < 0 && errno == EINTR))
-		dp_port_break(dp, port, vq, "its call eventfd blocks (made blocking and full by the frontend)",
-			      -EWOULDBLOCK);
 }
 
 static void spin_lock(int *lock)
@@ -336,8 +311,8 @@ void dp_flush_irqs(struct dp *dp, struct dp_scratch *s, uint64_t now_ns, bool al
 			s->pending[keep++] = *p;
 		}
 		spin_unlock(&rxq->lock);
-		if (call)
-			call_guest(dp, s, p->port, 2 * p->q, rxq->call_fd);
+		if (call && rxq->call_fd >= 0)
+			(void)eventfd_write(rxq->call_fd, 1);
 	}
 	s->npending = keep;
 }
@@ -507,8 +482,8 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 			stat_add(&rxq->stats.drops[d], drops[d]);
 	spin_unlock(&rxq->lock);
 	/* Still inside the read-side section: the control thread cannot close call_fd yet. */
-	if (call)
-		call_guest(dp, s, dst, 2 * q, rxq->call_fd);
+	if (call && rxq->call_fd >= 0)
+		(void)eventfd_write(rxq->call_fd, 1);
 }
 
 static unsigned int nth_set_bit(uint32_t mask, unsigned int n)
@@ -800,7 +775,7 @@ static unsigned int discard_tx(struct dp *dp, struct dp_scratch *s, struct dp_po
 	stat_add(&txq->stats.drops[DP_DROP_DISABLED], n);
 	if (vring_need_call(vr) && txq->call_fd >= 0) {
 		stat_add(&txq->stats.calls, 1);
-		call_guest(dp, s, src, vq_index, txq->call_fd);
+		(void)eventfd_write(txq->call_fd, 1);
 	}
 	return n;
 }
@@ -907,7 +882,8 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 	dp_log_used(rcu_dereference(src->dlog), txq);
 	if (vring_need_call(vr)) {
 		stat_add(&txq->stats.calls, 1);
-		call_guest(dp, s, src, vq_index, txq->call_fd);
+		if (txq->call_fd >= 0)
+			(void)eventfd_write(txq->call_fd, 1);
 	}
 	return n;
 }

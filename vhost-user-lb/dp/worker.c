@@ -138,14 +138,8 @@ void *dp_worker_main(void *opaque)
 	uint64_t idle_since = 0;
 	char name[16];
 
-	sigset_t watchdog;
-
 	snprintf(name, sizeof(name), "vulb-worker%u", w->id);
 	(void)pthread_setname_np(pthread_self(), name);
-	/* Only workers take it: it interrupts a stuck call write (dp_watchdog()). */
-	sigemptyset(&watchdog);
-	sigaddset(&watchdog, DP_WATCHDOG_SIGNAL);
-	(void)pthread_sigmask(SIG_UNBLOCK, &watchdog, NULL);
 	pin(w);
 	w->scratch->coalesce = true;
 	w->scratch->npending = 0;
