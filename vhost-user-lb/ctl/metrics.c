@@ -16,6 +16,7 @@
 #include "core/sockfile.h"
 #include "ctl/ctl.h"
 #include "daemon/daemon.h"
+#include "lb/lb.h"
 
 struct metrics_server {
 	struct daemon *d;
@@ -23,6 +24,8 @@ struct metrics_server {
 	struct ev_source *unix_src, *tcp_src;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
+
+static void write_vips(FILE *out, struct lb *lb);
 
 static void family(FILE *out, const char *name, const char *type, const char *help)
 {
@@ -140,6 +143,85 @@ void metrics_render(struct daemon *d, FILE *out)
 	       "control connections refused: not root and not in ctl-group");
 	fprintf(out, "vulb_ctl_refused_total %llu\n",
 		(unsigned long long)(d->ctl ? ctl_server_refused(d->ctl) : 0));
+	if (d->lb)
+		write_vips(out, d->lb);
+}
+
+static uint64_t ju64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+/*
+ * Per VIP and per backend, from what `vip show` reports (one walk of the flow table), so the
+ * two views cannot disagree. Label values are the daemon's own text (addresses, MACs, states).
+ */
+static void write_vips(FILE *out, struct lb *lb)
+{
+	struct json_object *all = lb_show_json(lb), *vips;
+	static const struct { const char *name, *key, *type, *help; } vip_m[] = {
+		{ "vulb_vip_flows", "active_flows", "gauge", "established flows of a service" },
+		{ "vulb_vip_new_flows_total", "new_flows", "counter", "flows a service has assigned" },
+		{ "vulb_vip_refused_total", "refused", "counter", "new flows a service could not place" },
+		{ "vulb_vip_packets_in_total", "packets_in", "counter", "client frames to a service" },
+		{ "vulb_vip_packets_out_total", "packets_out", "counter", "backend replies as the service" },
+	}, be_m[] = {
+		{ "vulb_backend_flows", "active_flows", "gauge", "established flows of a backend" },
+		{ "vulb_backend_new_flows_total", "new_flows", "counter", "flows assigned to a backend" },
+		{ "vulb_backend_weight", "weight", "gauge", "a backend's weight (0 drains)" },
+		{ "vulb_backend_load_seconds", "load_us", "gauge", "a backend guest's measured RX delay" },
+	};
+
+	if (!all)
+		return;
+	vips = json_object_object_get(all, "vips");
+	for (size_t m = 0; m < ARRAY_SIZE(vip_m); m++) {
+		family(out, vip_m[m].name, vip_m[m].type, vip_m[m].help);
+		for (size_t i = 0; vips && i < json_object_array_length(vips); i++) {
+			struct json_object *v = json_object_array_get_idx(vips, i);
+
+			fprintf(out, "%s{vip=\"%s\",algorithm=\"%s\"} %llu\n", vip_m[m].name, jstr(v, "vip"),
+				jstr(v, "algorithm"), (unsigned long long)ju64(v, vip_m[m].key));
+		}
+	}
+	/* m == -1: vulb_backend_up; then one family per be_m entry, each with all its samples. */
+	for (int m = -1; m < (int)ARRAY_SIZE(be_m); m++) {
+		if (m < 0)
+			family(out, "vulb_backend_up", "gauge", "1 while a backend takes new flows");
+		else
+			family(out, be_m[m].name, be_m[m].type, be_m[m].help);
+		for (size_t i = 0; vips && i < json_object_array_length(vips); i++) {
+			struct json_object *v = json_object_array_get_idx(vips, i);
+			struct json_object *bes = json_object_object_get(v, "backends");
+
+			for (size_t k = 0; bes && k < json_object_array_length(bes); k++) {
+				struct json_object *b = json_object_array_get_idx(bes, k);
+				char l[192];
+
+				snprintf(l, sizeof(l), "vip=\"%s\",backend=\"%s:%llu\",mac=\"%s\"", jstr(v, "vip"),
+					 jstr(b, "address"), (unsigned long long)ju64(b, "port"), jstr(b, "mac"));
+				if (m < 0)
+					fprintf(out, "vulb_backend_up{%s} %d\n", l,
+						strcmp(jstr(b, "state"), "up") == 0);
+				else if (strcmp(be_m[m].key, "load_us") == 0)
+					fprintf(out, "%s{%s} %.6f\n", be_m[m].name, l,
+						(double)ju64(b, "load_us") / 1e6);
+				else
+					fprintf(out, "%s{%s} %llu\n", be_m[m].name, l,
+						(unsigned long long)ju64(b, be_m[m].key));
+			}
+		}
+	}
+	json_object_put(all);
 }
 
 /* One request per connection, answered at once: a scraper that stalls gets nothing. */
