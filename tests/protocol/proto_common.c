@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "proto_common.h"
 
@@ -146,4 +147,23 @@ bool pc_wait_stats(struct vu_daemon *d, const char *port, uint64_t want_rx, uint
 			return false;
 		(void)poll(NULL, 0, 50);
 	}
+}
+
+bool pc_frame_send(struct vu_dev *d, const uint8_t *buf, uint32_t len)
+{
+	return vu_dev_send(d, 0, buf, len, NULL, 2000) == 0;
+}
+
+int pc_frame_recv(struct vu_dev *d, uint8_t *buf, size_t cap, int timeout_ms)
+{
+	return vu_dev_recv(d, VU_ANY_QP, buf, cap, timeout_ms, NULL);
+}
+
+void pc_ctl(struct vu_daemon *d, const char *const *args, const char *what)
+{
+	char *out = NULL;
+	int r = vu_ctl_run(d, false, &out, args);
+
+	CHECK(r == 0, "%s: %s", what, out ? out : "");
+	free(out);
 }

@@ -41,4 +41,10 @@ long pc_recv_tag(struct vu_dev *d, uint32_t tag, int timeout_ms, struct vu_rx_in
 bool pc_wait_stats(struct vu_daemon *d, const char *port, uint64_t want_rx, uint64_t want_tx,
 		   int ms, struct vu_port_stats *ret);
 
+/* One frame on queue pair 0 / from any queue pair (the load-balancer tests' plain I/O). */
+bool pc_frame_send(struct vu_dev *d, const uint8_t *buf, uint32_t len);
+int pc_frame_recv(struct vu_dev *d, uint8_t *buf, size_t cap, int timeout_ms);
+/* Runs a vhost-user-lbctl command that must succeed; @what names it in the failure. */
+void pc_ctl(struct vu_daemon *d, const char *const *args, const char *what);
+
 #endif

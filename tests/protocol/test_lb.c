@@ -25,25 +25,6 @@
 static uint8_t mac_c[6], mac_s1[6], mac_s2[6];
 static const uint8_t vmac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 
-static bool send_frame(struct vu_dev *d, const uint8_t *buf, uint32_t len)
-{
-	return vu_dev_send(d, 0, buf, len, NULL, 2000) == 0;
-}
-
-static int recv_frame(struct vu_dev *d, uint8_t *buf, size_t cap, int timeout_ms)
-{
-	return vu_dev_recv(d, VU_ANY_QP, buf, cap, timeout_ms, NULL);
-}
-
-static void ctl(struct vu_daemon *d, const char *const *args, const char *what)
-{
-	char *out = NULL;
-	int r = vu_ctl_run(d, false, &out, args);
-
-	CHECK(r == 0, "%s: %s", what, out ? out : "");
-	free(out);
-}
-
 static uint32_t syn(uint8_t *buf, uint16_t sport, uint8_t flags)
 {
 	struct tf_spec s = { .saddr = CLIENT_IP, .daddr = VIP, .proto = 6, .sport = sport, .dport = 80,
@@ -67,14 +48,14 @@ static void open_flows(struct vu_dev *c, struct vu_dev *s1, struct vu_dev *s2, u
 		for (unsigned k = 0; k < batch; k++) {
 			uint32_t len = syn(buf, (uint16_t)(base + i + k), 0x02);
 
-			send_frame(c, buf, len);
+			pc_frame_send(c, buf, len);
 		}
 		while (got < batch) {
 			struct vu_dev *srv[2] = { s1, s2 };
 			bool any = false;
 
 			for (int j = 0; j < 2; j++) {
-				int r = recv_frame(srv[j], buf, sizeof(buf), 20);
+				int r = pc_frame_recv(srv[j], buf, sizeof(buf), 20);
 
 				if (r <= 0)
 					continue;
@@ -130,9 +111,9 @@ int main(void)
 	s2 = pc_dev(&d, "s2", &o);
 	snprintf(be1, sizeof(be1), "mac=%s,ip=10.9.0.11", vu_mac_str(mac_s1, mac1));
 	snprintf(be2, sizeof(be2), "mac=%s,ip=10.9.0.12", vu_mac_str(mac_s2, mac2));
-	ctl(&d, add_vip, "vip add");
-	ctl(&d, add_be1, "backend s1");
-	ctl(&d, add_be2, "backend s2");
+	pc_ctl(&d, add_vip, "vip add");
+	pc_ctl(&d, add_be1, "backend s1");
+	pc_ctl(&d, add_be2, "backend s2");
 	/* Servers announce themselves so the switch knows where their MACs are. */
 	pc_send1(s1, 0, 0x51, 0xffff, 1, 0, 60);
 	pc_send1(s2, 0, 0x52, 0xffff, 1, 0, 60);
@@ -147,8 +128,8 @@ int main(void)
 		uint32_t len = tf_arp_request(buf, mac_c, 0, CLIENT_IP, VIP, 1);
 		int n;
 
-		send_frame(c, buf, len);
-		n = recv_frame(c, buf, sizeof(buf), 2000);
+		pc_frame_send(c, buf, len);
+		n = pc_frame_recv(c, buf, sizeof(buf), 2000);
 		CHECK(n >= 42 && tf_get16(buf + 12) == 0x0806 && tf_get16(buf + 20) == 2 &&
 		      memcmp(buf + 22, vmac, 6) == 0 && tf_get32(buf + 28) == VIP,
 		      "ARP reply: VIP is at 02:00:00:00:00:01 (got %d bytes)", n);
@@ -177,8 +158,8 @@ int main(void)
 				continue;
 			s.dport = (uint16_t)(20000 + i);
 			len = tf_build(buf, &s);
-			send_frame(s1, buf, len);
-			n = recv_frame(c, buf, sizeof(buf), 1000);
+			pc_frame_send(s1, buf, len);
+			n = pc_frame_recv(c, buf, sizeof(buf), 1000);
 			if (n > 0 && tf_get32(buf + 14 + 12) == VIP && tf_get16(buf + 34) == 80 &&
 			    tf_csums_ok(buf, (uint32_t)n, NULL))
 				ok++;
@@ -187,7 +168,7 @@ int main(void)
 	}
 
 	vu_test_case("established flows keep their backend; removing s2 moves only s2's flows");
-	ctl(&d, del_be2, "backend del s2");
+	pc_ctl(&d, del_be2, "backend del s2");
 	{
 		unsigned again1 = 0, lost = 0;
 
@@ -195,8 +176,8 @@ int main(void)
 			uint32_t len = syn(buf, (uint16_t)(20000 + i), 0x10);   /* ACK: same flow */
 			int n;
 
-			send_frame(c, buf, len);
-			n = recv_frame(s1, buf, sizeof(buf), first[i] == 1 ? 1000 : 20);
+			pc_frame_send(c, buf, len);
+			n = pc_frame_recv(s1, buf, sizeof(buf), first[i] == 1 ? 1000 : 20);
 			if (first[i] == 1)
 				again1 += n > 0;
 			else
@@ -211,7 +192,7 @@ int main(void)
 	}
 
 	vu_test_case("a drained backend (weight 0) gets no new flow; with no backend, new flows are refused");
-	ctl(&d, drain_be1, "weight 0");
+	pc_ctl(&d, drain_be1, "weight 0");
 	open_flows(c, s1, s2, 40000, 200, &n1, &n2, NULL, &bad);
 	CHECK(n1 == 0 && n2 == 0, "no new flow anywhere (%u, %u)", n1, n2);
 	{

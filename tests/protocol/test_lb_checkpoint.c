@@ -40,30 +40,11 @@ static const uint8_t vmac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 static char be[NSRV][96];
 static struct vu_dev *c, *srv[NSRV];
 
-static bool send_frame(struct vu_dev *d, const uint8_t *buf, uint32_t len)
-{
-	return vu_dev_send(d, 0, buf, len, NULL, 2000) == 0;
-}
-
-static int recv_frame(struct vu_dev *d, uint8_t *buf, size_t cap, int timeout_ms)
-{
-	return vu_dev_recv(d, VU_ANY_QP, buf, cap, timeout_ms, NULL);
-}
-
-static void ctl(struct vu_daemon *d, const char *const *args, const char *what)
-{
-	char *out = NULL;
-	int r = vu_ctl_run(d, false, &out, args);
-
-	CHECK(r == 0, "%s: %s", what, out ? out : "");
-	free(out);
-}
-
 static void add_backend(struct vu_daemon *d, unsigned j)
 {
 	const char *add_be[] = { "vip", "backend", "add", VIP_TEXT, be[j], NULL };
 
-	ctl(d, add_be, "backend add");
+	pc_ctl(d, add_be, "backend add");
 }
 
 /* The frontends (again, after a restart): servers announce themselves so their MACs are learned. */
@@ -126,14 +107,14 @@ static void send_flows(uint16_t base, unsigned n, uint8_t flags, uint8_t *which,
 		for (unsigned k = 0; k < batch; k++) {
 			uint32_t len = client_frame(buf, (uint16_t)(base + i + k), flags);
 
-			send_frame(c, buf, len);
+			pc_frame_send(c, buf, len);
 		}
 		/* Give up on a batch only after 500 ms of silence (see test_lb_handover.c). */
 		for (int idle = 0; got < batch && idle < 250;) {
 			bool any = false;
 
 			for (unsigned j = 0; j < NSRV; j++) {
-				int r = recv_frame(srv[j], buf, sizeof(buf), 0);
+				int r = pc_frame_recv(srv[j], buf, sizeof(buf), 0);
 				unsigned port;
 
 				if (r <= 0)
@@ -229,7 +210,7 @@ int main(void)
 	CHECK(wait_checkpoint(&d) == false && stat(path, &st) < 0, "no file, no write without a VIP");
 
 	vu_test_case("flows opened to a VIP served by s1 and s2, then s3 added");
-	ctl(&d, add_vip, "vip add");
+	pc_ctl(&d, add_vip, "vip add");
 	add_backend(&d, 0);
 	add_backend(&d, 1);
 	send_flows(20000, NFLOWS, 0x02, first, count, &bad);
@@ -300,8 +281,8 @@ int main(void)
 			memcpy(s.smac, mac_s[j], 6);
 			memcpy(s.dmac, mac_c, 6);
 			len = tf_build(buf, &s);
-			send_frame(srv[j], buf, len);
-			n = recv_frame(c, buf, sizeof(buf), 1000);
+			pc_frame_send(srv[j], buf, len);
+			n = pc_frame_recv(c, buf, sizeof(buf), 1000);
 			if (n > 0 && tf_get32(buf + 14 + 12) == VIP && tf_get16(buf + 34) == 80 &&
 			    memcmp(buf + 6, vmac, 6) == 0 && tf_csums_ok(buf, (uint32_t)n, NULL))
 				ok++;
@@ -389,7 +370,7 @@ int main(void)
 
 	vu_test_case("control: with lb-checkpoint-ms = 0 a restart restores nothing, and flows move");
 	connect_all(&d);
-	ctl(&d, add_vip, "vip add");
+	pc_ctl(&d, add_vip, "vip add");
 	add_backend(&d, 0);
 	add_backend(&d, 1);
 	send_flows(20000, NFLOWS, 0x02, first, count, &bad);
@@ -407,7 +388,7 @@ int main(void)
 	}
 	CHECK(show_field(&d, "checkpoint", "period_ms") == 0, "vip show: checkpoints off");
 	connect_all(&d);
-	ctl(&d, add_vip, "vip add");
+	pc_ctl(&d, add_vip, "vip add");
 	for (unsigned j = 0; j < NSRV; j++)
 		add_backend(&d, j);
 	send_flows(20000, NFLOWS, 0x10, now, count, &bad);

@@ -28,25 +28,6 @@ static const uint32_t srv_ip[NSRV] = { 0x0a09000bu, 0x0a09000cu, 0x0a09000du };
 static uint8_t mac_c[6], mac_s[NSRV][6];
 static const uint8_t vmac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 
-static bool send_frame(struct vu_dev *d, const uint8_t *buf, uint32_t len)
-{
-	return vu_dev_send(d, 0, buf, len, NULL, 2000) == 0;
-}
-
-static int recv_frame(struct vu_dev *d, uint8_t *buf, size_t cap, int timeout_ms)
-{
-	return vu_dev_recv(d, VU_ANY_QP, buf, cap, timeout_ms, NULL);
-}
-
-static void ctl(struct vu_daemon *d, const char *const *args, const char *what)
-{
-	char *out = NULL;
-	int r = vu_ctl_run(d, false, &out, args);
-
-	CHECK(r == 0, "%s: %s", what, out ? out : "");
-	free(out);
-}
-
 static uint32_t client_frame(uint8_t *buf, uint16_t sport, uint8_t flags)
 {
 	struct tf_spec s = { .saddr = CLIENT_IP, .daddr = VIP, .proto = 6, .sport = sport, .dport = 80,
@@ -75,7 +56,7 @@ static void send_flows(struct vu_dev *c, struct vu_dev *const *srv, uint16_t bas
 		for (unsigned k = 0; k < batch; k++) {
 			uint32_t len = client_frame(buf, (uint16_t)(base + i + k), flags);
 
-			send_frame(c, buf, len);
+			pc_frame_send(c, buf, len);
 		}
 		/* Under load a frame can take a while: give up on a batch only after 500 ms of
 		 * silence, or its late frames would be counted in the next one. */
@@ -83,7 +64,7 @@ static void send_flows(struct vu_dev *c, struct vu_dev *const *srv, uint16_t bas
 			bool any = false;
 
 			for (unsigned j = 0; j < NSRV; j++) {
-				int r = recv_frame(srv[j], buf, sizeof(buf), 0);
+				int r = pc_frame_recv(srv[j], buf, sizeof(buf), 0);
 				unsigned port;
 
 				if (r <= 0)
@@ -177,11 +158,11 @@ int main(void)
 		/* Servers announce themselves so the switch knows where their MACs are. */
 		pc_send1(srv[j], 0, (uint16_t)(0x51 + j), 0xffff, 1, 0, 60);
 	}
-	ctl(&d, add_vip, "vip add");
+	pc_ctl(&d, add_vip, "vip add");
 	for (unsigned j = 0; j < 2; j++) {
 		const char *add_be[] = { "vip", "backend", "add", "10.9.0.100:80/tcp", be[j], NULL };
 
-		ctl(&d, add_be, "backend add");
+		pc_ctl(&d, add_be, "backend add");
 	}
 	usleep(100000);
 	/* The announces were flooded to everyone: clear them away. */
@@ -202,7 +183,7 @@ int main(void)
 					 "vm-s3", NULL };
 		char vm[64];
 
-		ctl(&d, add_be, "backend add s3");
+		pc_ctl(&d, add_be, "backend add s3");
 		backend_vm(&d, "10.9.0.13", vm, sizeof(vm));
 		CHECK(strcmp(vm, "vm-s3") == 0, "vip show: s3 follows VM '%s'", vm);
 	}
@@ -269,8 +250,8 @@ int main(void)
 			memcpy(s.smac, mac_s[j], 6);
 			memcpy(s.dmac, mac_c, 6);
 			len = tf_build(buf, &s);
-			send_frame(srv[j], buf, len);
-			n = recv_frame(c, buf, sizeof(buf), 1000);
+			pc_frame_send(srv[j], buf, len);
+			n = pc_frame_recv(c, buf, sizeof(buf), 1000);
 			if (n > 0 && tf_get32(buf + 14 + 12) == VIP && tf_get16(buf + 34) == 80 &&
 			    memcmp(buf + 6, vmac, 6) == 0 && tf_csums_ok(buf, (uint32_t)n, NULL))
 				ok++;
