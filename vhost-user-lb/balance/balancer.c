@@ -153,7 +153,15 @@ static void measure(struct balancer *b, uint64_t elapsed)
 			struct dp_vq *vq = &set->ports[i]->vq[q];
 			uint64_t c = __atomic_load_n(&vq->stats.busy_cycles, __ATOMIC_RELAXED);
 
-			vq->bal_load = elapsed ? (uint32_t)MIN((c - vq->bal_last_cycles) * 1000 / elapsed, 1000) : 0;
+			uint32_t sample = elapsed ? (uint32_t)MIN((c - vq->bal_last_cycles) * 1000 / elapsed, 1000) : 0;
+
+			/*
+			 * Averaged with the previous ticks (half weight each tick): one tick in which
+			 * a hot ring's sender was descheduled, or a quiet ring's worker was preempted
+			 * mid-drain, must not read as the loads swapping places, or the plan follows
+			 * the noise and moves rings back and forth.
+			 */
+			vq->bal_load = (vq->bal_load + sample) / 2;
 			vq->bal_last_cycles = c;
 		}
 	dp_foreach_worker(b->dp, w) {

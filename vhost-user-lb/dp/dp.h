@@ -76,7 +76,7 @@ struct dp_vq {
 	int epoll_worker;     /* worker whose epoll set holds kick_fd, or -1 */
 	int worker;           /* worker that drains it (TX), -1 unassigned */
 	uint64_t bal_last_cycles;  /* balancer: busy_cycles at its last tick */
-	uint32_t bal_load;         /* balancer: permille of a core over the last tick */
+	uint32_t bal_load;         /* balancer: permille of a core, averaged over recent ticks */
 	bool num_set, addr_set, kicked, enabled;
 	bool used_log;        /* SET_VRING_ADDR asked for used-ring logging at used_log_gpa */
 	uint64_t used_log_gpa;
