@@ -10,6 +10,9 @@
  * - a frontend that stops reading its call eventfd, in the worst form: it hands over a
  *   blocking eventfd and fills its counter to the maximum, so a blocking write(2) of one more
  *   interrupt would sleep for ever in a worker and stop every port that worker serves;
+ * - the same eventfd made blocking again by the frontend after it handed it over (the flag
+ *   lives in the open file both share) and then filled: the write does block, and the
+ *   daemon's watchdog must interrupt it, break port c only, and keep a and b forwarding;
  * - a "call eventfd" that is a pipe nobody reads (same hazard once the pipe is full): refused.
  */
 #include <fcntl.h>
@@ -217,6 +220,50 @@ static void call_eventfd_full(void)
 	CHECK(vu_ctl_wait_state(&d, "c", "listening", 3000) == 0, "port c not listening");
 }
 
+static void call_eventfd_made_blocking_again(void)
+{
+	const uint64_t full = 0xfffffffffffffffeull;
+	struct vu_dev_opts o;
+	struct vu_dev *c;
+	uint64_t u = 0;   /* RX ring 0 */
+	int64_t t0;
+	char *log;
+	int e;
+
+	vu_test_case("fault injection: call eventfd made blocking again after the hand-over, then full");
+	free(vu_daemon_log_new(&d));
+	pc_opts(&o, "C");
+	c = pc_dev(&d, "c", &o);
+	pc_wait_running(&d, "c");
+	CHECK(pc_xfer(c, A, 3, 1, tag++, small, 1, 2) == 0, "c -> a before");
+	e = eventfd(0, EFD_CLOEXEC);
+	REQUIRE(e >= 0, "eventfd");
+	CHECK(vu_dev_request(c, VU_SET_VRING_CALL, VU_FLAG_NEED_REPLY, &u, sizeof(u), &e, 1, NULL, 0) == 0,
+	      "SET_VRING_CALL");
+	/* The daemon made the shared open file non-blocking; the frontend undoes it. */
+	CHECK(fcntl(e, F_SETFL, fcntl(e, F_GETFL) & ~O_NONBLOCK) == 0, "clear O_NONBLOCK");
+	CHECK(write(e, &full, 8) == 8, "fill the call eventfd");
+	vu_vq_interrupts(vu_dev_vq(c, 0), true);
+	t0 = vu_now_ms();
+	for (uint32_t s = 0; s < 8; s++)
+		pc_send1(A, 0, 1, 3, tag, s, 300);
+	tag++;
+	CHECK(vu_ctl_wait_state(&d, "c", "broken|listening", 5000) == 0,
+	      "port c not broken: is a worker still blocked in the write?");
+	vu_test_note("port c broken %lld ms after the frames were sent", (long long)(vu_now_ms() - t0));
+	CHECK(vu_dev_tx_drain(A, 0, 3000) == 0, "a's frames were not completed: worker stuck");
+	still_forwarding("after the stuck call write was interrupted");
+	log = vu_daemon_log_new(&d);
+	CHECK(strstr(log, "call eventfd blocks") != NULL, "no log line says why port c stopped");
+	if (strstr(log, "call eventfd blocks"))
+		vu_test_note("%.*s", (int)strcspn(strstr(log, "call eventfd blocks"), "\n"),
+			     strstr(log, "call eventfd blocks"));
+	free(log);
+	vu_dev_free(c);
+	close(e);
+	/* Port c stays "broken" until a frontend connects again: the next case does. */
+}
+
 static void call_fd_is_a_pipe(void)
 {
 	struct vu_dev_opts o;
@@ -272,6 +319,7 @@ int main(void)
 	disconnect_at_every_step();
 	never_reads_replies();
 	call_eventfd_full();
+	call_eventfd_made_blocking_again();
 	call_fd_is_a_pipe();
 
 	vu_test_case("no fd left behind");

@@ -452,8 +452,8 @@ static int restore_tx_kicks(struct port *p, struct json_object *so, int *fds, un
 			r = replay_fd(&p->session, VHOST_USER_SET_VRING_KICK, idx, kick);
 		else if (kick >= 0)
 			close(kick);
-		if (!r && p->dp->vq[idx].ready && p->dp->vq[idx].call_fd >= 0)
-			(void)eventfd_write(p->dp->vq[idx].call_fd, 1);
+		if (!r && p->dp->vq[idx].ready)
+			dp_call_now(p->d->dp, p->dp, idx);
 	}
 	return r;
 }
@@ -543,8 +543,8 @@ static int restore_session(struct port *p, struct json_object *so, int *fds, uns
 		else if (kick >= 0)
 			close(kick);
 		/* A call the old process had put off is gone with it: one spurious call is harmless. */
-		if (!r && p->dp->vq[idx].ready && p->dp->vq[idx].call_fd >= 0)
-			(void)eventfd_write(p->dp->vq[idx].call_fd, 1);
+		if (!r && p->dp->vq[idx].ready)
+			dp_call_now(p->d->dp, p->dp, idx);
 	}
 	return r;
 }

@@ -347,6 +347,8 @@ int main(int argc, char **argv)
 	if (!r)
 		r = gmem_guard_init(d.dp->event_fd);
 	if (!r)
+		r = dp_watchdog_start(d.dp);
+	if (!r)
 		r = services_start(&d, cfg.limits.max[LIMIT_FLOWS]);
 	if (!r)
 		r = daemon_limits_start(&d);

@@ -32,6 +32,7 @@ int dp_new(struct dp **ret)
 	if (!dp)
 		return -ENOMEM;
 	dp->event_fd = -1;
+	dp->watchdog_stop_fd = -1;
 	dp->workers = aligned_alloc(CACHE_LINE, sizeof(*dp->workers) * DP_MAX_WORKERS);
 	dp->ctl_scratch = calloc(1, sizeof(*dp->ctl_scratch));
 	if (!dp->workers || !dp->ctl_scratch) {
@@ -69,6 +70,7 @@ static int worker_init(struct dp *dp, struct dp_worker *w, unsigned int id)
 	w->dp = dp;
 	w->id = id;
 	w->stop = false;
+	w->tid = 0;
 	w->nqueues = 0;
 	if (w->epfd < 0)
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -78,8 +80,9 @@ static int worker_init(struct dp *dp, struct dp_worker *w, unsigned int id)
 		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0)
 			return -errno;
 	}
+	/* Atomic: the watchdog thread reads it. */
 	if (!w->scratch)
-		w->scratch = calloc(1, sizeof(*w->scratch));
+		__atomic_store_n(&w->scratch, calloc(1, sizeof(*w->scratch)), __ATOMIC_RELEASE);
 	if (w->epfd < 0 || w->wake_fd < 0)
 		return -errno;
 	return w->scratch ? 0 : -ENOMEM;
@@ -105,7 +108,7 @@ int dp_worker_start(struct dp *dp, int cpu, unsigned int *ret_id)
 		r = pthread_create(&w->thread, NULL, dp_worker_main, w);
 		if (r)
 			return -r;
-		w->active = true;
+		__atomic_store_n(&w->active, true, __ATOMIC_RELEASE);
 		dp->nworkers++;
 		if (ret_id)
 			*ret_id = i;
@@ -124,7 +127,7 @@ void dp_worker_stop(struct dp *dp, unsigned int id)
 	__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
 	(void)eventfd_write(w->wake_fd, 1);
 	(void)pthread_join(w->thread, NULL);
-	w->active = false;
+	__atomic_store_n(&w->active, false, __ATOMIC_RELEASE);
 	dp->nworkers--;
 	free(w->plist);
 	w->plist = NULL;
@@ -152,6 +155,7 @@ void dp_free(struct dp *dp)
 {
 	if (!dp)
 		return;
+	dp_watchdog_stop(dp);
 	for (unsigned int i = 0; dp->workers && i < DP_MAX_WORKERS; i++) {
 		struct dp_worker *w = &dp->workers[i];
 

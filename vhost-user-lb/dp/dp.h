@@ -17,6 +17,8 @@
 #define VULB_DP_DP_H
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -200,6 +202,7 @@ struct dp_worker {
 	unsigned int nqueues;            /* control thread: TX rings assigned to it */
 	int epfd;
 	int wake_fd;
+	pid_t tid;                       /* set by the worker itself, for the watchdog */
 	bool stop;
 	struct dp_poll_list *plist;      /* RCU */
 	struct dp_scratch *scratch;
@@ -216,6 +219,10 @@ struct dp {
 	unsigned int nworkers;           /* active workers */
 	struct dp_worker *workers;       /* DP_MAX_WORKERS slots */
 	struct dp_scratch *ctl_scratch;  /* for dp_inject() on the control thread */
+	pid_t ctl_tid;                   /* the control thread, for the watchdog */
+	pthread_t watchdog;              /* see watchdog.c */
+	bool watchdog_running;
+	int watchdog_stop_fd;
 	uint32_t tick;                   /* balancer ticks, for steering bucket activity */
 	uint32_t irq_usecs;              /* RX interrupt coalescing: longest delay of a call */
 	uint32_t irq_frames;             /* ... and most frames delivered without one */
@@ -226,6 +233,12 @@ struct dp {
 
 int dp_new(struct dp **ret);
 void dp_free(struct dp *dp);
+
+/* Interrupts a writer stuck on a call eventfd (watchdog.c); its handler does nothing. */
+#define DP_WATCHDOG_SIGNAL SIGURG
+int dp_watchdog_start(struct dp *dp);
+void dp_watchdog_stop(struct dp *dp);
+void dp_call_now(struct dp *dp, struct dp_port *port, unsigned int idx);
 int dp_worker_start(struct dp *dp, int cpu, unsigned int *ret_id);
 void dp_worker_stop(struct dp *dp, unsigned int id);
 int dp_worker_pin(struct dp *dp, unsigned int id, int cpu);

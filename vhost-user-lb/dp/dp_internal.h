@@ -43,6 +43,7 @@ struct dp_pending_irq {
 /* Per-thread scratch: chains are large, so they live here rather than on the stack. */
 struct dp_scratch {
 	bool coalesce;            /* false on the control thread: interrupt at once */
+	uint64_t call_since_ns;   /* a call eventfd write began then (0: none): see watchdog.c */
 	unsigned int npending;
 	struct dp_pending_irq pending[DP_MAX_PENDING_IRQS];
 	unsigned int worker_id;

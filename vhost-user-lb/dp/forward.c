@@ -8,6 +8,7 @@
 #include <endian.h>
 #include <sys/eventfd.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "dp/dp.h"
@@ -28,6 +29,37 @@ void dp_port_break(struct dp *dp, struct dp_port *port, unsigned int vq, const c
 	log_ratelimited(LOG_LVL_ERROR, "port '%s' vq=%u: %s (%s): stopping this port", port->name,
 			vq, why, strerror(-err));
 	(void)eventfd_write(dp->event_fd, 1);
+}
+
+/*
+ * Interrupts the guest. The write is announced in the scratch so that the watchdog can
+ * interrupt it if the frontend made the eventfd blocking again and filled it (watchdog.c);
+ * it then fails with EINTR and only this port stops.
+ * Context: a worker or the control thread, RCU read side (nobody can close @fd meanwhile).
+ */
+static void call_guest(struct dp *dp, struct dp_scratch *s, struct dp_port *port, unsigned int vq,
+		       int fd)
+{
+	const uint64_t one = 1;
+	ssize_t n;
+
+	if (fd < 0 || __atomic_load_n(&port->broken, __ATOMIC_RELAXED))
+		return;
+	__atomic_store_n(&s->call_since_ns, time_ns_mono(), __ATOMIC_RELEASE);
+	n = write(fd, &one, sizeof(one));
+	__atomic_store_n(&s->call_since_ns, 0, __ATOMIC_RELEASE);
+	if (unlikely(n < 0 && errno == EINTR))
+		dp_port_break(dp, port, vq, "its call eventfd blocks (the frontend made it blocking and full)",
+			      -EWOULDBLOCK);
+}
+
+/**
+ * dp_call_now() - interrupt the guest of ring @idx of @port at once, if it has a call eventfd.
+ * Context: control thread, RCU read side.
+ */
+void dp_call_now(struct dp *dp, struct dp_port *port, unsigned int idx)
+{
+	call_guest(dp, dp->ctl_scratch, port, idx, port->vq[idx].call_fd);
 }
 
 static void spin_lock(int *lock)
@@ -311,8 +343,8 @@ void dp_flush_irqs(struct dp *dp, struct dp_scratch *s, uint64_t now_ns, bool al
 			s->pending[keep++] = *p;
 		}
 		spin_unlock(&rxq->lock);
-		if (call && rxq->call_fd >= 0)
-			(void)eventfd_write(rxq->call_fd, 1);
+		if (call)
+			call_guest(dp, s, p->port, 2 * p->q, rxq->call_fd);
 	}
 	s->npending = keep;
 }
@@ -482,8 +514,8 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 			stat_add(&rxq->stats.drops[d], drops[d]);
 	spin_unlock(&rxq->lock);
 	/* Still inside the read-side section: the control thread cannot close call_fd yet. */
-	if (call && rxq->call_fd >= 0)
-		(void)eventfd_write(rxq->call_fd, 1);
+	if (call)
+		call_guest(dp, s, dst, 2 * q, rxq->call_fd);
 }
 
 static unsigned int nth_set_bit(uint32_t mask, unsigned int n)
@@ -775,7 +807,7 @@ static unsigned int discard_tx(struct dp *dp, struct dp_scratch *s, struct dp_po
 	stat_add(&txq->stats.drops[DP_DROP_DISABLED], n);
 	if (vring_need_call(vr) && txq->call_fd >= 0) {
 		stat_add(&txq->stats.calls, 1);
-		(void)eventfd_write(txq->call_fd, 1);
+		call_guest(dp, s, src, vq_index, txq->call_fd);
 	}
 	return n;
 }
@@ -882,8 +914,7 @@ unsigned int dp_drain_tx(struct dp *dp, struct dp_scratch *s, struct dp_port *sr
 	dp_log_used(rcu_dereference(src->dlog), txq);
 	if (vring_need_call(vr)) {
 		stat_add(&txq->stats.calls, 1);
-		if (txq->call_fd >= 0)
-			(void)eventfd_write(txq->call_fd, 1);
+		call_guest(dp, s, src, vq_index, txq->call_fd);
 	}
 	return n;
 }

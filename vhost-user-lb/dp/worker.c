@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "dp/dp.h"
@@ -140,6 +142,7 @@ void *dp_worker_main(void *opaque)
 
 	snprintf(name, sizeof(name), "vulb-worker%u", w->id);
 	(void)pthread_setname_np(pthread_self(), name);
+	__atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	pin(w);
 	w->scratch->coalesce = true;
 	w->scratch->npending = 0;
@@ -180,5 +183,6 @@ void *dp_worker_main(void *opaque)
 	}
 	dp_flush_irqs(w->dp, w->scratch, time_ns_mono(), true);
 	rcu_unregister_thread();
+	__atomic_store_n(&w->tid, 0, __ATOMIC_RELEASE);
 	return NULL;
 }
