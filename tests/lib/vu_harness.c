@@ -523,6 +523,23 @@ int vu_daemon_fd_count(const struct vu_daemon *d)
 	return n;
 }
 
+int vu_daemon_fd_count_settled(const struct vu_daemon *d, int want, int timeout_ms)
+{
+	int64_t end = vu_now_ms() + timeout_ms;
+	int n = vu_daemon_fd_count(d), same = 0;
+
+	while (vu_now_ms() < end) {
+		int prev = n;
+
+		if (want >= 0 ? n == want : same >= 2)
+			break;
+		usleep(20000);
+		n = vu_daemon_fd_count(d);
+		same = n == prev ? same + 1 : 0;
+	}
+	return n;
+}
+
 char *vu_daemon_log_new(struct vu_daemon *d)
 {
 	FILE *f = fopen(d->log, "r");

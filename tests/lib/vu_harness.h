@@ -90,6 +90,12 @@ int vu_daemon_takeover(struct vu_daemon *d, const char *const *extra);
 const char *vu_daemon_sock(const struct vu_daemon *d, const char *port, char *buf, size_t len);
 /* Number of open fds of the daemon (from /proc), or -errno. */
 int vu_daemon_fd_count(const struct vu_daemon *d);
+/*
+ * The daemon's fd count once it has settled: equal to @want (or, with @want < 0, the same in
+ * three reads 20 ms apart), or the last read after @timeout_ms. Connections the harness or a
+ * test just closed take the daemon's event loop a moment to reap: counting at once is a race.
+ */
+int vu_daemon_fd_count_settled(const struct vu_daemon *d, int want, int timeout_ms);
 /* Log text written since the last call (malloc'd, NUL-terminated; never NULL). */
 char *vu_daemon_log_new(struct vu_daemon *d);
 /* Print the last @lines lines of the daemon log to stderr. */

@@ -166,7 +166,7 @@ int main(void)
 	/* mkdtemp made the directory 0700: let other users reach the sockets in it. */
 	REQUIRE(chmod(d.dir, 0711) == 0, "chmod %s", d.dir);
 	snprintf(metrics, sizeof(metrics), "%s/metrics.sock", d.dir);
-	fds0 = vu_daemon_fd_count(&d);
+	fds0 = vu_daemon_fd_count_settled(&d, -1, 2000);
 
 	vu_test_case("socket files: the group and mode the configuration asks for");
 	CHECK(file_is(vu_daemon_sock(&d, "a", path, sizeof(path)), 0660, 0), "port a: 0660 root (default)");
@@ -258,12 +258,11 @@ int main(void)
 		static const char *const del_h[] = { "port", "del", "h", NULL };
 		static const char *const del_n1[] = { "port", "del", "n1", NULL };
 		static const char *const del_n6[] = { "port", "del", "n6", NULL };
-		int fds1 = -1;
+		int fds1;
 
 		CHECK(vu_ctl_run(&d, false, NULL, del_h) == 0 && vu_ctl_run(&d, false, NULL, del_n1) == 0 &&
 		      vu_ctl_run(&d, false, NULL, del_n6) == 0, "port del h n1 n6");
-		for (int i = 0; i < 40 && (fds1 = vu_daemon_fd_count(&d)) != fds0; i++)
-			usleep(50000);
+		fds1 = vu_daemon_fd_count_settled(&d, fds0, 2000);
 		CHECK(fds1 == fds0, "daemon fds: %d at start, %d now", fds0, fds1);
 	}
 	vu_daemon_stop(&d);

@@ -620,11 +620,11 @@ int main(void)
 	pc_wait_running(&d, "b");
 	vu_test_case("a and b forward before");
 	still_forwarding("before");
-	fds_before = vu_daemon_fd_count(&d);
+	fds_before = vu_daemon_fd_count_settled(&d, -1, 2000);
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run(&cases[i]);
 	vu_test_case("no fd leaked after all the cases");
-	fds_after = vu_daemon_fd_count(&d);
+	fds_after = vu_daemon_fd_count_settled(&d, fds_before, 2000);
 	CHECK(fds_after == fds_before, "daemon had %d fds before, %d after", fds_before, fds_after);
 	pc_check_clean(A);
 	pc_check_clean(B);

@@ -462,7 +462,7 @@ int main(void)
 	pc_wait_running(&d, "a");
 	pc_wait_running(&d, "b");
 	CHECK(pc_xfer(a, b, 1, 2, 0x100, sizes, 3, 50) == 0, "A -> B");
-	fds0 = vu_daemon_fd_count(&d);
+	fds0 = vu_daemon_fd_count_settled(&d, -1, 2000);
 
 	mem_regions(&d, a, b);
 	queue_pairs(&d);
@@ -474,8 +474,7 @@ int main(void)
 
 	vu_test_case("nothing leaked");
 	/* The last control client's hang-up may still be on its way. */
-	for (int i = 0; i < 40 && (fds1 = vu_daemon_fd_count(&d)) != fds0; i++)
-		usleep(50000);
+	fds1 = vu_daemon_fd_count_settled(&d, fds0, 2000);
 	CHECK(fds1 == fds0, "daemon fds: %d before, %d after every refusal", fds0, fds1);
 	reload(&d, cfg);
 	CHECK(pc_xfer(a, b, 1, 2, 0x400, sizes, 3, 50) == 0, "A -> B at the end");

@@ -30,7 +30,7 @@ static void server_mode(void)
 	struct vu_dev_opts o;
 	struct vu_dev *a, *b;
 	uint16_t bases[2];
-	int fds0, i;
+	int fds0, fds1, i;
 
 	pc_start(&d, ports);
 	pc_opts(&o, "A");
@@ -79,7 +79,7 @@ static void server_mode(void)
 	vu_test_case("30 connect/start/close cycles on b leak no fd");
 	vu_dev_free(b);
 	CHECK(vu_ctl_wait_state(&d, "b", "listening", 3000) == 0, "port b not listening");
-	fds0 = vu_daemon_fd_count(&d);
+	fds0 = vu_daemon_fd_count_settled(&d, -1, 2000);
 	for (i = 0; i < 30; i++) {
 		pc_opts(&o, "Bcycle");
 		o.queue_pairs = 1 + i % 3;
@@ -92,8 +92,8 @@ static void server_mode(void)
 		vu_dev_free(b);
 	}
 	CHECK(vu_ctl_wait_state(&d, "b", "listening", 3000) == 0, "port b not listening");
-	CHECK(vu_daemon_fd_count(&d) == fds0, "daemon fds %d before the cycles, %d after", fds0,
-	      vu_daemon_fd_count(&d));
+	fds1 = vu_daemon_fd_count_settled(&d, fds0, 2000);
+	CHECK(fds1 == fds0, "daemon fds %d before the cycles, %d after", fds0, fds1);
 
 	vu_test_case("disconnects in the middle of the start-up");
 	{
