@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -521,6 +523,50 @@ int vu_daemon_fd_count(const struct vu_daemon *d)
 			n++;
 	closedir(dir);
 	return n;
+}
+
+char *vu_daemon_metrics(const struct vu_daemon *d)
+{
+	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n = 0, cap = 1 << 16;
+	char *out = malloc(cap);
+	ssize_t k;
+	int fd;
+
+	if (!out || snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/metrics.sock", d->dir) >=
+		    (int)sizeof(sa.sun_path))
+		goto fail;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
+		close(fd);
+		goto fail;
+	}
+	for (;;) {
+		if (n + 1 == cap) {
+			char *bigger = realloc(out, cap * 2);
+
+			if (!bigger) {
+				close(fd);
+				goto fail;
+			}
+			out = bigger;
+			cap *= 2;
+		}
+		k = recv(fd, out + n, cap - 1 - n, 0);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	out[n] = '\0';
+	return out;
+fail:
+	free(out);
+	return NULL;
 }
 
 int vu_daemon_fd_count_settled(const struct vu_daemon *d, int want, int timeout_ms)

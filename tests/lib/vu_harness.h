@@ -96,6 +96,8 @@ int vu_daemon_fd_count(const struct vu_daemon *d);
  * test just closed take the daemon's event loop a moment to reap: counting at once is a race.
  */
 int vu_daemon_fd_count_settled(const struct vu_daemon *d, int want, int timeout_ms);
+/* The metrics endpoint's whole HTTP answer (malloc'd, NUL-terminated), or NULL. */
+char *vu_daemon_metrics(const struct vu_daemon *d);
 /* Log text written since the last call (malloc'd, NUL-terminated; never NULL). */
 char *vu_daemon_log_new(struct vu_daemon *d);
 /* Print the last @lines lines of the daemon log to stderr. */

@@ -396,24 +396,11 @@ static void flows(struct vu_daemon *d, struct vu_dev *a, struct vu_dev *b)
 
 static void metrics(struct vu_daemon *d)
 {
-	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	static char out[1 << 17];
-	size_t n = 0;
-	ssize_t k;
-	int fd;
+	char *out;
 
 	vu_test_case("the metrics endpoint has every limit and its hits");
-	REQUIRE(strlen(d->dir) + 14 < sizeof(sa.sun_path), "path");
-	strcpy(sa.sun_path, d->dir);
-	strcat(sa.sun_path, "/metrics.sock");
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	REQUIRE(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect %s", sa.sun_path);
-	CHECK(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(req) - 1, "GET /metrics");
-	while (n + 1 < sizeof(out) && (k = recv(fd, out + n, sizeof(out) - 1 - n, 0)) > 0)
-		n += (size_t)k;
-	out[n] = '\0';
-	close(fd);
+	out = vu_daemon_metrics(d);
+	REQUIRE(out, "GET /metrics");
 	CHECK(strstr(out, "vulb_limit{limit=\"ports\"} 4\n"), "vulb_limit ports 4");
 	CHECK(strstr(out, "vulb_limit_hits_total{limit=\"ports\"} 1\n"), "ports hit once");
 	CHECK(strstr(out, "vulb_limit_hits_total{limit=\"queue-pairs\"} 2\n"), "queue-pairs hit twice");
@@ -423,6 +410,7 @@ static void metrics(struct vu_daemon *d)
 	CHECK(strstr(out, "vulb_limit_hits_total{limit=\"flows\"} 8\n"), "flows hit 8 times");
 	CHECK(strstr(out, "vulb_limit_hits_total{limit=\"fdb-entries\"} "), "fdb-entries");
 	CHECK(strstr(out, "vulb_ctl_refused_total 0\n"), "vulb_ctl_refused_total");
+	free(out);
 }
 
 static void reload(struct vu_daemon *d, const char *cfg)

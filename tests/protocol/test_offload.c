@@ -239,6 +239,16 @@ int main(void)
 	CHECK(vu_ctl_port_stats(&d, "c", &st) == 0 && st.tx_gso == 2 && st.tx_gso_sw == 0 &&
 	      st.tx_csum_sw == 0, "C: 2 GSO frames passed on whole: %llu",
 	      (unsigned long long)st.tx_gso);
+	{
+		char *m = vu_daemon_metrics(&d);
+
+		CHECK(m && strstr(m, "\nvulb_port_rx_gso_total{port=\"a\"} 2\n") &&
+		      strstr(m, "\nvulb_port_tx_sw_segmented_total{port=\"b\"} 2\n") &&
+		      strstr(m, "\nvulb_port_tx_sw_checksummed_total{port=\"b\"} 1\n") &&
+		      strstr(m, "\nvulb_port_tx_gso_total{port=\"c\"} 2\n"),
+		      "the same offload counters in the metrics");
+		free(m);
+	}
 	vu_dev_get_stats(b, &ds);
 	CHECK(ds.hdr_violations == 0, "B saw no header violations");
 	vu_dev_get_stats(c, &ds);

@@ -60,6 +60,16 @@ void metrics_render(struct daemon *d, FILE *out)
 		  offsetof(struct dp_vq_stats, bytes) },
 		{ "vulb_port_interrupts_total", "interrupts injected into the guest (RX queues)", true,
 		  offsetof(struct dp_vq_stats, calls) },
+		{ "vulb_port_rx_gso_total", "GSO frames received from the guest", false,
+		  offsetof(struct dp_vq_stats, gso) },
+		{ "vulb_port_tx_gso_total", "GSO frames delivered to the guest whole", true,
+		  offsetof(struct dp_vq_stats, gso) },
+		{ "vulb_port_tx_sw_segmented_total",
+		  "GSO frames cut into segments by the switch (the guest lacks TSO)", true,
+		  offsetof(struct dp_vq_stats, sw_gso) },
+		{ "vulb_port_tx_sw_checksummed_total",
+		  "frames whose checksum the switch completed (the guest lacks GUEST_CSUM)", true,
+		  offsetof(struct dp_vq_stats, sw_csum) },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(port_counters); i++) {
 		family(out, port_counters[i].name, "counter", port_counters[i].help);
