@@ -167,32 +167,47 @@ static void never_reads_replies(void)
 	still_forwarding("after the frontend that never reads");
 }
 
-static void call_eventfd_full(void)
+/*
+ * Port c connected and forwarding, then given a new call eventfd for its RX ring, created
+ * blocking (no EFD_NONBLOCK), filled to its maximum and never read: one more interrupt does
+ * not fit, and a blocking write(2) of it would sleep for ever in the worker that serves a, b
+ * and c. The daemon makes the fd non-blocking when it takes it; with @undo_nonblock the
+ * frontend clears the flag again afterwards (it lives in the open file both share).
+ * Return: c, its eventfd in @efd.
+ */
+static struct vu_dev *c_with_full_call_eventfd(bool undo_nonblock, int *efd)
 {
 	const uint64_t full = 0xfffffffffffffffeull;   /* eventfd's maximum count */
 	struct vu_dev_opts o;
 	struct vu_dev *c;
-	unsigned got = 0;
 	uint64_t u = 0;   /* RX ring 0 */
-	uint32_t t;
 	int e;
 
-	vu_test_case("fault injection: frontend stops reading its call eventfd (counter full)");
 	pc_opts(&o, "C");
 	c = pc_dev(&d, "c", &o);
 	pc_wait_running(&d, "c");
 	CHECK(pc_xfer(c, A, 3, 1, tag++, small, 1, 2) == 0, "c -> a before");
-	/*
-	 * A new call eventfd for c's RX ring, created blocking (no EFD_NONBLOCK), then filled to
-	 * its maximum and never read: one more interrupt does not fit, and a blocking write(2)
-	 * of it would sleep for ever in the worker that serves a, b and c.
-	 */
 	e = eventfd(0, EFD_CLOEXEC);
 	REQUIRE(e >= 0, "eventfd");
 	CHECK(vu_dev_request(c, VU_SET_VRING_CALL, VU_FLAG_NEED_REPLY, &u, sizeof(u), &e, 1, NULL, 0) == 0,
 	      "SET_VRING_CALL with a blocking eventfd");
+	if (undo_nonblock)
+		CHECK(fcntl(e, F_SETFL, fcntl(e, F_GETFL) & ~O_NONBLOCK) == 0, "clear O_NONBLOCK");
 	CHECK(write(e, &full, 8) == 8, "fill the call eventfd");
 	vu_vq_interrupts(vu_dev_vq(c, 0), true);
+	*efd = e;
+	return c;
+}
+
+static void call_eventfd_full(void)
+{
+	struct vu_dev *c;
+	unsigned got = 0;
+	uint32_t t;
+	int e;
+
+	vu_test_case("fault injection: frontend stops reading its call eventfd (counter full)");
+	c = c_with_full_call_eventfd(false, &e);
 	t = tag++;
 	for (uint32_t s = 0; s < 64; s++)
 		pc_send1(A, 0, 1, 3, t, s, 300);
@@ -222,28 +237,15 @@ static void call_eventfd_full(void)
 
 static void call_eventfd_made_blocking_again(void)
 {
-	const uint64_t full = 0xfffffffffffffffeull;
-	struct vu_dev_opts o;
+	static const char why[] = "call eventfd blocks";
 	struct vu_dev *c;
-	uint64_t u = 0;   /* RX ring 0 */
 	int64_t t0;
 	char *log;
 	int e;
 
 	vu_test_case("fault injection: call eventfd made blocking again after the hand-over, then full");
 	free(vu_daemon_log_new(&d));
-	pc_opts(&o, "C");
-	c = pc_dev(&d, "c", &o);
-	pc_wait_running(&d, "c");
-	CHECK(pc_xfer(c, A, 3, 1, tag++, small, 1, 2) == 0, "c -> a before");
-	e = eventfd(0, EFD_CLOEXEC);
-	REQUIRE(e >= 0, "eventfd");
-	CHECK(vu_dev_request(c, VU_SET_VRING_CALL, VU_FLAG_NEED_REPLY, &u, sizeof(u), &e, 1, NULL, 0) == 0,
-	      "SET_VRING_CALL");
-	/* The daemon made the shared open file non-blocking; the frontend undoes it. */
-	CHECK(fcntl(e, F_SETFL, fcntl(e, F_GETFL) & ~O_NONBLOCK) == 0, "clear O_NONBLOCK");
-	CHECK(write(e, &full, 8) == 8, "fill the call eventfd");
-	vu_vq_interrupts(vu_dev_vq(c, 0), true);
+	c = c_with_full_call_eventfd(true, &e);
 	t0 = vu_now_ms();
 	for (uint32_t s = 0; s < 8; s++)
 		pc_send1(A, 0, 1, 3, tag, s, 300);
@@ -254,10 +256,9 @@ static void call_eventfd_made_blocking_again(void)
 	CHECK(vu_dev_tx_drain(A, 0, 3000) == 0, "a's frames were not completed: worker stuck");
 	still_forwarding("after the stuck call write was interrupted");
 	log = vu_daemon_log_new(&d);
-	CHECK(strstr(log, "call eventfd blocks") != NULL, "no log line says why port c stopped");
-	if (strstr(log, "call eventfd blocks"))
-		vu_test_note("%.*s", (int)strcspn(strstr(log, "call eventfd blocks"), "\n"),
-			     strstr(log, "call eventfd blocks"));
+	CHECK(strstr(log, why) != NULL, "no log line says why port c stopped");
+	if (strstr(log, why))
+		vu_test_note("%.*s", (int)strcspn(strstr(log, why), "\n"), strstr(log, why));
 	free(log);
 	vu_dev_free(c);
 	close(e);
