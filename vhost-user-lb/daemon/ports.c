@@ -308,14 +308,56 @@ static void retry_on_timer(struct ev_source *src, void *opaque)
 	schedule_connect(p);
 }
 
-static void schedule_connect(struct port *p)
+static void schedule_retry(struct port *p, void (*cb)(struct ev_source *, void *))
 {
 	if (p->retry_timer)
 		return;
 	if (!p->backoff_ms)
 		p->backoff_ms = BACKOFF_MIN_MS;
-	if (evloop_add_timer(p->d->loop, p->backoff_ms, 0, retry_on_timer, p, &p->retry_timer))
-		log_error("port '%s': cannot arm reconnect timer", p->spec.name);
+	if (evloop_add_timer(p->d->loop, p->backoff_ms, 0, cb, p, &p->retry_timer))
+		log_error("port '%s': cannot arm its retry timer", p->spec.name);
+}
+
+static void schedule_connect(struct port *p)
+{
+	schedule_retry(p, retry_on_timer);
+}
+
+/*
+ * The uplink's TAP failed: deleted by someone, or gone with the namespace it was moved to.
+ * The configuration still says the port is there, so the device is made again (as a switch
+ * makes its internal ports again), with backoff while that fails. It comes back down and
+ * unconfigured: whatever configured the first one (networkd, a hook) configures it again.
+ * Context: control thread; the port is stopped and marked broken, so no worker writes to it.
+ */
+static void tap_reopen_on_timer(struct ev_source *src, void *opaque)
+{
+	struct port *p = opaque;
+	char why[256] = "";
+	struct tap *t;
+	int r;
+
+	evloop_remove(src);
+	p->retry_timer = NULL;
+	r = tap_open(p->spec.ifname, p->spec.queues, p->d->dp->offloads, &t, why, sizeof(why));
+	if (r) {
+		if (p->backoff_ms == BACKOFF_MIN_MS)
+			log_error("port '%s': cannot make TAP %s again: %s; retrying", p->spec.name,
+				  p->spec.ifname, why[0] ? why : strerror(-r));
+		p->backoff_ms = MIN(p->backoff_ms * 2, BACKOFF_MAX_MS);
+		schedule_retry(p, tap_reopen_on_timer);
+		return;
+	}
+	/* Writers test the broken flag under RCU: after a grace period none holds the old queues. */
+	synchronize_rcu();
+	tap_free(p->tap);
+	p->tap = t;
+	tap_port_bind(p->dp, t);
+	p->was_broken = false;
+	p->backoff_ms = BACKOFF_MIN_MS;
+	__atomic_store_n(&p->dp->broken, false, __ATOMIC_RELEASE);
+	tap_port_start(p->d->dp, p->dp);
+	log_info("port '%s': TAP %s made again, the uplink is back", p->spec.name, p->spec.ifname);
 }
 
 /* Refuses to steal a path another live backend is listening on. */
@@ -656,15 +698,16 @@ void ports_handle_broken(struct daemon *d)
 		if (!__atomic_load_n(&p->dp->broken, __ATOMIC_ACQUIRE))
 			continue;
 		if (p->tap) {
-			/* The device is gone (deleted, or its namespace was): nothing to reconnect. */
 			if (p->was_broken)
 				continue;
-			log_error("port '%s': TAP %s failed; the uplink is down until the port is "
-				  "added again", p->spec.name, p->spec.ifname);
+			log_error("port '%s': TAP %s failed (deleted?); making it again", p->spec.name,
+				  p->spec.ifname);
 			p->was_broken = true;
 			p->broken_count++;
 			tap_port_stop(d->dp, p->dp);
-			continue;   /* still broken: frames to it are dropped as port_down */
+			p->backoff_ms = BACKOFF_MIN_MS;
+			schedule_retry(p, tap_reopen_on_timer);
+			continue;   /* still broken until then: frames to it are dropped as port_down */
 		}
 		log_broken_reason(p);
 		p->was_broken = true;
