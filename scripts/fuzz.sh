@@ -11,6 +11,8 @@ Usage: scripts/fuzz.sh [OPTION]... [TARGET]...
   -r, --runs N         run each target for N executions instead of a time
   -b, --build-dir DIR  clang build directory (default build-fuzz)
   -j, --jobs N         parallel libFuzzer processes per target (default 1)
+  -m, --max-len N      longest input libFuzzer makes (default: its own, up to 4096); the slow
+                       targets run several requests per input, so a shorter limit runs more
       --no-merge       do not merge new inputs back into tests/fuzz/corpus
       --no-skip-known  do not steer around the known bugs listed in docs/fuzzing.md
       --seeds          regenerate the seed inputs (corpus/TARGET/seed-*) and exit
@@ -26,6 +28,7 @@ build="$src/build-fuzz"
 time_s=60
 runs=""
 jobs=1
+max_len=""
 merge=1
 skip_known=1
 seeds=0
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
 	-r | --runs) runs="$2"; shift 2 ;;
 	-b | --build-dir) build=$(realpath -m "$2"); shift 2 ;;
 	-j | --jobs) jobs="$2"; shift 2 ;;
+	-m | --max-len) max_len="$2"; shift 2 ;;
 	--no-merge) merge=0; shift ;;
 	--no-skip-known) skip_known=0; shift ;;
 	--seeds) seeds=1; shift ;;
@@ -92,19 +96,26 @@ for t in "${targets[@]}"; do
 	# trigger a full LSan scan (~30 ms). These targets check for leaks every 500-2000 inputs
 	# themselves instead (fuzz_periodic_leak_check()).
 	case $t in fuzz_ctl | fuzz_pkt) extra=(-detect_leaks=0) ;; esac
+	[ -n "$max_len" ] && extra+=(-max_len="$max_len")
 	par=()
 	[ "$jobs" -gt 1 ] && par=(-jobs="$jobs" -workers="$jobs")
 	log="$build/fuzz-work/$t.log"
+	rm -f "$work"/../fuzz-[0-9]*.log
 	echo "== $t: ${limit[*]} ${par[*]}"
 	rc=0
 	# Absolute paths: the targets never chdir, but libFuzzer writes into these while running.
 	(cd "$work/.." && timeout --kill-after=30 "$wall" \
 		"$bin" "${limit[@]}" "${par[@]}" "${extra[@]}" -timeout=20 -print_final_stats=1 \
 		-close_fd_mask=2 -artifact_prefix="$art/" "$work" "$corpus") >"$log" 2>&1 || rc=$?
-	# With --jobs, each worker logs to fuzz-N.log in the directory libFuzzer ran in.
-	execs=$({ cat "$log"; cat "$work"/../fuzz-[0-9]*.log 2>/dev/null || true; } |
-		awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}')
-	speed=$(awk '/stat::average_exec_per_sec/ {v = $2} END {print v}' "$log")
+	# With --jobs, each worker logs to fuzz-N.log in the directory libFuzzer ran in, and the
+	# parent's log repeats their final stats: count the workers' logs only.
+	if [ "$jobs" -gt 1 ]; then
+		logs=("$work"/../fuzz-[0-9]*.log)
+	else
+		logs=("$log")
+	fi
+	execs=$(awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}' "${logs[@]}")
+	speed=$(awk '/stat::average_exec_per_sec/ {s += $2} END {print s + 0}' "${logs[@]}")
 	# slow-unit-* files are only reports (a periodic leak check may land on any input).
 	if [ "$rc" != 0 ] || [ -n "$(find "$art" -type f ! -name 'slow-unit-*' -print -quit)" ]; then
 		result="CRASH (rc $rc, see $art and $log)"
@@ -112,7 +123,7 @@ for t in "${targets[@]}"; do
 	else
 		result=ok
 	fi
-	echo "$t: $execs executions (${speed:-?}/s): $result"
+	echo "$t: $execs executions (${speed}/s): $result"
 	printf '%s %s executions=%s result=%s\n' "$(date -u +%FT%TZ)" "$t" "$execs" "$result" \
 		>>"$build/fuzz-runs.log"
 	if [ "$merge" = 1 ] && [ "$rc" = 0 ]; then
