@@ -327,7 +327,7 @@ drain_loop() {
 
 # ---------------------------------------------------------------- one run
 CSV=$OUT/runs.csv
-echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518,mpps64many,ns_pkt64many,bk_wait64many" >"$CSV"
+echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518,mpps64many,ns_pkt64many,bk_wait64many,xcore_ns" >"$CSV"
 
 # many_ports_window PAIR LABEL DIR: the 64 B loop again with MANY_PORTS - 2 more ports of
 # MANY_QPS queue pairs each added at run time and held by connected idle frontends
@@ -361,11 +361,14 @@ many_ports_window() {
 }
 
 one_run() {  # PAIR KIND
-	local pair=$1 kind=$2 d idle r64 r25="na na na na na na na" r1518 rmany="na na na na na na na" label q k
+	local pair=$1 kind=$2 d idle xcore r64 r25="na na na na na na na" r1518 rmany="na na na na na na na" label q k
 	label=$kind
 	[ "$kind" = ours ] && [ "$STANDIN" = 1 ] && label=ours-standin
 	d=$RUN/p$pair-$kind
 	mkdir -p "$d"
+	# The machine's speed for this run (bench/xcore-probe.c), while both CPUs are still free.
+	xcore=$("$RUN/xcore-probe" "$FE_CPU" "$BK_CPU" | sed -n 's/^xcore_ns=//p')
+	note "pair $pair $label: a cache line moves between the CPUs in ${xcore} ns"
 	start_backend "$kind" "$d"
 	start_frontend "$d"
 	idle=$(idle_cpu "$IDLE")
@@ -413,15 +416,15 @@ one_run() {  # PAIR KIND
 	for f in "$d"/*.log "$d"/*.cmd; do
 		[ ! -e "$f" ] || cp "$f" "$OUT/logs/p$pair-$label-$(basename "$f")"
 	done
-	python3 - "$pair" "$label" "$idle" "$r64" "$r25" "$r1518" "$rmany" >>"$CSV" <<'EOF'
+	python3 - "$pair" "$label" "$idle" "$r64" "$r25" "$r1518" "$rmany" "${xcore:-na}" >>"$CSV" <<'EOF'
 import sys
-pair, label, idle, r64, r25, r1518, rmany = sys.argv[1:8]
+pair, label, idle, r64, r25, r1518, rmany, xcore = sys.argv[1:9]
 a, b, c, m = r64.split(), r25.split(), r1518.split(), rmany.split()
 # window: mpps gbps drop ns_per_pkt bk_cores bk_wait fe_wait
 load = "%.3f" % (float(b[0]) / float(a[0])) if b[0] != "na" and float(a[0]) > 0 else "na"
 print(",".join([pair, label, idle, a[0], a[2], a[3], a[4], a[5], a[6],
                 b[0], load, b[3], b[4], b[5],
-                c[1], c[0], c[2], c[3], c[4], c[5], c[6], m[0], m[3], m[5]]))
+                c[1], c[0], c[2], c[3], c[4], c[5], c[6], m[0], m[3], m[5], xcore]))
 EOF
 	awk -F, 'END {printf "pair %s %-12s 64B %7.3f Mpps %6.1f ns/pkt | %s%% load %s Mpps %s ns/pkt | 1518B %6.2f Gbit/s | idle %s cores\n", $1, $2, $4, $6, '"$LOAD_PCT"', $10, $12, $15, $3}' "$CSV"
 }
@@ -439,6 +442,7 @@ EOF
 } | tee "$OUT/machine.txt" | sed 's/^/# /' >&2
 
 cc -O2 -std=gnu11 -Wall -Wextra -o "$RUN/memcpy-bench" "$HERE/memcpy-bench.c"
+cc -O2 -std=gnu11 -Wall -Wextra -pthread -o "$RUN/xcore-probe" "$HERE/xcore-probe.c"
 MC_ARGS=()
 [ "$QUICK" = 1 ] && MC_ARGS=(--quick)
 taskset -c "$BK_CPU" "$RUN/memcpy-bench" "${MC_ARGS[@]}" >"$OUT/memcpy.txt"

@@ -28,6 +28,7 @@ FIELDS = [  # column, label, unit, decimals
     ("ns_pkt64many", "backend CPU, 64 ports", "ns/pkt", 1),
     ("bk_wait64", "backend waited (64 B)", "of wall", 3),
     ("fe_wait64", "frontend waited (64 B)", "of wall", 3),
+    ("xcore_ns", "cache line CPU to CPU", "ns", 1),
 ]
 
 
@@ -93,18 +94,36 @@ def main():
 
     # per-pair lines
     print("per pair (ours then ref in each pair):")
-    print("%-5s %-13s %9s %10s %10s %10s %9s %8s" % (
-        "pair", "backend", "64B Mpps", "1518B Gb/s", "ns/pkt 64", "ns/pkt 25%", "load 25%", "idle"))
+    print("%-5s %-13s %9s %10s %10s %10s %9s %8s %9s" % (
+        "pair", "backend", "64B Mpps", "1518B Gb/s", "ns/pkt 64", "ns/pkt 25%", "load 25%", "idle",
+        "xcore ns"))
     for r in rows:
-        print("%-5s %-13s %9s %10s %10s %10s %9s %8s" % (
+        print("%-5s %-13s %9s %10s %10s %10s %9s %8s %9s" % (
             r["pair"], r["backend"], fmt(num(r["mpps64"]), 3), fmt(num(r["gbps1518"]), 2),
             fmt(num(r["ns_pkt64"]), 1), fmt(num(r["ns_pkt25"]), 1), fmt(num(r["load25"]), 2),
-            fmt(num(r["idle_cores"]), 3)))
+            fmt(num(r["idle_cores"]), 3), fmt(num(r.get("xcore_ns")), 1)))
     for e in summary["pairs"]:
         if "ratio_mpps64" in e:
             print("pair %d ratio ours/ref: 64B %s, 1518B %s, ns/pkt 64B %s" % (
                 e["pair"], fmt(e["ratio_mpps64"], 3), fmt(e["ratio_gbps1518"], 3),
                 fmt(e["ratio_ns_pkt64"], 3)))
+    # Pairs whose two runs started at the same machine speed (xcore-probe within 20%): their
+    # ratios compare the backends, not the machine's two speeds.
+    same = []
+    for e in summary["pairs"]:
+        xo = (e.get(ours) or {}).get("xcore_ns")
+        xr = (e.get(ref) or {}).get("xcore_ns")
+        if "ratio_mpps64" in e and xo and xr and max(xo, xr) <= 1.2 * min(xo, xr):
+            same.append(e)
+    summary["same_speed_pairs"] = [e["pair"] for e in same]
+    if ours and ref and any(num(r.get("xcore_ns")) for r in rows):
+        print("pairs started at the same speed (xcore within 20%%): %s" % (
+            ", ".join(str(e["pair"]) for e in same) or "none"))
+        for k, label in (("ratio_mpps64", "64B"), ("ratio_gbps1518", "1518B")):
+            v = median([e[k] for e in same])
+            summary["same_speed_median_" + k] = v
+            if same:
+                print("  median ratio ours/ref over them, %s: %s" % (label, fmt(v, 3)))
 
     # medians
     print()
