@@ -214,6 +214,7 @@ static void publish_port_set(struct dp *dp, struct dp_port *add, const struct dp
 	if (add)
 		next->ports[k++] = add;
 	next->n = k;
+	next->gen = old ? old->gen + 1 : 1;
 	rcu_assign_pointer(dp->ports, next);
 	synchronize_rcu();
 	free(old);
@@ -410,6 +411,8 @@ void dp_publish_poll_lists(struct dp *dp)
 					pl->has_kickless = true;
 			}
 		}
+		pl->nhot = pl->n;
+		pl->cold_next = pl->n;
 		old = rcu_xchg_pointer(&wk->plist, pl);
 		if (old)
 			call_rcu(&old->rcu, plist_free_cb);

@@ -162,16 +162,19 @@ struct dp_poll_item {
 	struct dp_port *port;
 	struct dp_vq *vq;
 	unsigned int index;
-	/*
-	 * Empty polls in a row. The one field a worker writes in its published list: nobody else
-	 * reads a list once published, and a new list starts every ring hot again.
-	 */
-	uint16_t idle;
+	uint16_t idle;                   /* empty polls in a row */
 };
 
+/*
+ * Once published, a list is its worker's alone (the control thread reads n only): the worker
+ * writes idle, nhot and cold_next, and reorders the items (hot ones first, see worker.c). A
+ * new list starts every ring hot again.
+ */
 struct dp_poll_list {
 	struct rcu_head rcu;
 	unsigned int n;
+	unsigned int nhot;               /* items[0, nhot) are polled every loop */
+	unsigned int cold_next;          /* the next cold item to look at */
 	bool has_kickless;               /* a ring without kick fd: the worker must not sleep */
 	struct dp_poll_item items[];
 };
@@ -179,6 +182,7 @@ struct dp_poll_list {
 struct dp_port_set {
 	struct rcu_head rcu;
 	unsigned int n;
+	uint32_t gen;                    /* one more in each set published */
 	struct dp_port *ports[];
 };
 

@@ -37,6 +37,7 @@ struct dp_pkt {
 
 struct dp_pending_irq {
 	struct dp_port *port;     /* validated against the port set before use */
+	uint32_t set_gen;         /* ... unless the set is still this one */
 	uint8_t q;
 };
 

@@ -289,6 +289,7 @@ static bool irq_decide(struct dp *dp, struct dp_scratch *s, struct dp_port *dst,
 		       unsigned int q)
 {
 	uint64_t now, window = (uint64_t)dp->irq_usecs * 1000;
+	const struct dp_port_set *set;
 
 	if (!vring_need_call_peek(&rxq->ring))
 		return false;
@@ -301,7 +302,9 @@ static bool irq_decide(struct dp *dp, struct dp_scratch *s, struct dp_port *dst,
 		return irq_fire(rxq, now);
 	rxq->irq_pending = true;
 	rxq->irq_deadline_ns = rxq->irq_last_ns + window;
-	s->pending[s->npending++] = (struct dp_pending_irq){ .port = dst, .q = (uint8_t)q };
+	set = rcu_dereference(dp->ports);   /* dst came from this set */
+	s->pending[s->npending++] = (struct dp_pending_irq){ .port = dst, .q = (uint8_t)q,
+							     .set_gen = set ? set->gen : 0 };
 	return false;
 }
 
@@ -329,7 +332,8 @@ void dp_flush_irqs(struct dp *dp, struct dp_scratch *s, uint64_t now_ns, bool al
 		struct dp_vq *rxq;
 		bool call = false;
 
-		if (!port_in_set(set, p->port))
+		/* Checked against the set only when it changed since: a look per port is dear. */
+		if (!(set && p->set_gen == set->gen) && !port_in_set(set, p->port))
 			continue;
 		rxq = &p->port->vq[2 * p->q];
 		spin_lock(&rxq->lock);

@@ -22,11 +22,13 @@
 /*
  * A worker that carries traffic for a few queues must not spend its loop looking at hundreds
  * of idle ones (64 ports x 4 queue pairs is 256 TX rings; a TAP queue costs a read() each
- * look): a queue found empty POLL_COLD_AFTER times in a row is cold, and is looked at only
- * every POLL_COLD_STRIDE-th loop (spread over the loops by its position in the list) until it
- * has frames again. While the worker is busy a cold queue's first frame waits at most
- * POLL_COLD_STRIDE loops, a few tens of microseconds; when every queue is idle the worker
- * sleeps on their kicks as before.
+ * look). Its list is kept in two parts: items[0, nhot) are polled every loop; a queue found
+ * empty POLL_COLD_AFTER times in a row is swapped behind them, into the cold part, of which
+ * each loop looks at one slice, so that every cold queue is looked at once every
+ * POLL_COLD_STRIDE loops; one that has frames is swapped back into the hot part. The loop
+ * therefore touches only the hot queues and a slice, never the whole list. While the worker
+ * is busy a cold queue's first frame waits at most POLL_COLD_STRIDE loops, a few tens of
+ * microseconds; when every queue is idle the worker sleeps on their kicks as before.
  */
 #define POLL_COLD_AFTER 256
 #define POLL_COLD_STRIDE 16
@@ -44,42 +46,67 @@ static inline uint64_t drain_max_cycles(unsigned int frames, uint64_t bytes)
 	return 20000ull * (frames + 1) + 8 * bytes;
 }
 
-static unsigned int poll_once(struct dp_worker *w, struct dp_poll_list *pl, uint64_t now_s)
+/* Return: frames forwarded from @it's queue, with its empty-poll count kept. */
+static unsigned int poll_item(struct dp_worker *w, struct dp_poll_item *it, uint64_t now_s)
 {
-	const uint64_t loop = w->stats.loops;
-	unsigned int work = 0;
+	struct dp_vq *vq = it->vq;
+	uint64_t t0, c, bytes0;
+	unsigned int n = 0;
 
-	for (unsigned int i = 0; i < pl->n; i++) {
-		struct dp_poll_item *it = &pl->items[i];
-		struct dp_vq *vq = it->vq;
-		uint64_t t0, c, bytes0;
-		unsigned int n;
-
-		if (it->idle >= POLL_COLD_AFTER && ((loop + i) % POLL_COLD_STRIDE))
-			continue;
-		if (!__atomic_load_n(&vq->ready, __ATOMIC_ACQUIRE) ||
-		    __atomic_load_n(&it->port->broken, __ATOMIC_RELAXED))
-			continue;
-		/* Only input that is there costs a timestamp and a call. */
-		if (it->port->ops->has_input && !it->port->ops->has_input(it->port, vq)) {
-			if (it->idle < POLL_COLD_AFTER)
-				it->idle++;
-			continue;
-		}
+	if (__atomic_load_n(&vq->ready, __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED) &&
+	    /* Only input that is there costs a timestamp and a call. */
+	    (!it->port->ops->has_input || it->port->ops->has_input(it->port, vq))) {
 		bytes0 = vq->stats.bytes;   /* written by this thread only */
 		t0 = dp_cycles();
 		n = it->port->ops->drain(w->dp, w->scratch, it->port, vq, it->index, now_s);
-		if (!n) {
-			if (it->idle < POLL_COLD_AFTER)
-				it->idle++;
-			continue;
+		if (n) {
+			/* Load is measured where it is spent: the queue whose frames we forwarded. */
+			c = MIN(dp_cycles() - t0, drain_max_cycles(n, vq->stats.bytes - bytes0));
+			__atomic_store_n(&vq->stats.busy_cycles, vq->stats.busy_cycles + c, __ATOMIC_RELAXED);
+			__atomic_store_n(&w->stats.busy_cycles, w->stats.busy_cycles + c, __ATOMIC_RELAXED);
 		}
+	}
+	if (n)
 		it->idle = 0;
-		/* Load is measured where it is spent: the queue whose frames we forwarded. */
-		c = MIN(dp_cycles() - t0, drain_max_cycles(n, vq->stats.bytes - bytes0));
-		__atomic_store_n(&vq->stats.busy_cycles, vq->stats.busy_cycles + c, __ATOMIC_RELAXED);
-		__atomic_store_n(&w->stats.busy_cycles, w->stats.busy_cycles + c, __ATOMIC_RELAXED);
-		work += n;
+	else if (it->idle < POLL_COLD_AFTER)
+		it->idle++;
+	return n;
+}
+
+static void swap_items(struct dp_poll_item *a, struct dp_poll_item *b)
+{
+	struct dp_poll_item t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+static unsigned int poll_once(struct dp_worker *w, struct dp_poll_list *pl, uint64_t now_s)
+{
+	unsigned int work = 0, ncold, slice;
+
+	for (unsigned int i = 0; i < pl->nhot;) {
+		work += poll_item(w, &pl->items[i], now_s);
+		if (pl->items[i].idle >= POLL_COLD_AFTER)
+			swap_items(&pl->items[i], &pl->items[--pl->nhot]);   /* look at i again */
+		else
+			i++;
+	}
+	ncold = pl->n - pl->nhot;
+	slice = (ncold + POLL_COLD_STRIDE - 1) / POLL_COLD_STRIDE;
+	for (unsigned int k = 0; k < slice && pl->nhot < pl->n; k++) {
+		struct dp_poll_item *it;
+		unsigned int n;
+
+		if (pl->cold_next < pl->nhot || pl->cold_next >= pl->n)
+			pl->cold_next = pl->nhot;
+		it = &pl->items[pl->cold_next++];
+		n = poll_item(w, it, now_s);
+		if (n) {
+			work += n;
+			swap_items(it, &pl->items[pl->nhot++]);
+		}
 	}
 	return work;
 }
