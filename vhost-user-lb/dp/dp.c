@@ -70,7 +70,7 @@ static int worker_init(struct dp *dp, struct dp_worker *w, unsigned int id)
 	w->dp = dp;
 	w->id = id;
 	w->stop = false;
-	w->tid = 0;
+	__atomic_store_n(&w->tid, 0, __ATOMIC_RELAXED);   /* the watchdog reads it */
 	w->nqueues = 0;
 	if (w->epfd < 0)
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
