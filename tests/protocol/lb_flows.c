@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -91,20 +92,40 @@ void lbf_compare(const uint8_t *want, const uint8_t *now, unsigned n, unsigned *
 	}
 }
 
+void lbf_check_flows_kept(struct vu_dev *c, struct vu_dev *const *srv, const uint8_t *first,
+			  unsigned nflows, const uint8_t *fresh, unsigned nfresh, unsigned *bad)
+{
+	uint8_t *now = malloc(nflows + nfresh);
+	unsigned count[LBF_NSRV], moved, lost;
+
+	REQUIRE(now, "malloc");
+	lbf_send_flows(c, srv, 20000, nflows, 0x10, now, count, bad);
+	lbf_compare(first, now, nflows, &moved, &lost);
+	vu_test_note("flows opened before s3 came: %u moved, %u lost (to s1, s2, s3: %u, %u, %u)",
+		     moved, lost, count[0], count[1], count[2]);
+	CHECK(moved == 0 && lost == 0 && count[2] == 0,
+	      "flows opened over s1, s2 all still go there (%u moved, %u lost)", moved, lost);
+	lbf_send_flows(c, srv, 40000, nfresh, 0x10, now + nflows, count, bad);
+	lbf_compare(fresh, now + nflows, nfresh, &moved, &lost);
+	CHECK(moved == 0 && lost == 0, "flows opened with s3 keep theirs too (%u moved, %u lost)",
+	      moved, lost);
+	free(now);
+}
+
 void lbf_check_replies(struct vu_dev *c, struct vu_dev *const *srv, uint16_t base,
-		       const uint8_t *which, unsigned n, unsigned *ok, unsigned *tried)
+		       const uint8_t *which, unsigned n)
 {
 	static uint8_t buf[2048];
+	unsigned ok = 0, tried = 0;
 
-	*ok = *tried = 0;
-	for (unsigned i = 0; i < n && *tried < 60; i += 7) {
+	for (unsigned i = 0; i < n && tried < 60; i += 7) {
 		unsigned j = which[i] - 1u;
 		struct tf_spec s = { .daddr = CLIENT_IP, .proto = 6, .sport = 80,
 				     .dport = (uint16_t)(base + i), .tcp_flags = 0x12, .payload = 20,
 				     .seed = i };
 		int r;
 
-		(*tried)++;
+		tried++;
 		if (j >= LBF_NSRV)
 			continue;   /* the flow reached no server: a failed reply */
 		s.saddr = srv_ip[j];
@@ -114,6 +135,7 @@ void lbf_check_replies(struct vu_dev *c, struct vu_dev *const *srv, uint16_t bas
 		r = pc_frame_recv(c, buf, sizeof(buf), 1000);
 		if (r > 0 && tf_get32(buf + 14 + 12) == LBF_VIP && tf_get16(buf + 34) == 80 &&
 		    memcmp(buf + 6, vmac, 6) == 0 && tf_csums_ok(buf, (uint32_t)r, NULL))
-			(*ok)++;
+			ok++;
 	}
+	CHECK(ok == tried, "%u of %u replies arrive as from the VIP, checksums valid", ok, tried);
 }

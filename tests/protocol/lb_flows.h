@@ -34,10 +34,18 @@ void lbf_compare(const uint8_t *want, const uint8_t *now, unsigned n, unsigned *
 		 unsigned *lost);
 
 /*
+ * After a restart: flows opened from ports 20000.. (@nflows, recorded in @first) and 40000..
+ * (@nfresh, in @fresh) are sent again (ACKs); checks that each reaches the server it reached
+ * before. Frames with a wrong rewrite or checksum are added to @bad.
+ */
+void lbf_check_flows_kept(struct vu_dev *c, struct vu_dev *const *srv, const uint8_t *first,
+			  unsigned nflows, const uint8_t *fresh, unsigned nfresh, unsigned *bad);
+
+/*
  * The servers answer one in seven of the flows @which recorded (source ports @base + i), at
- * most 60: @ok of the @tried replies reach @c rewritten to come from the VIP, checksums valid.
+ * most 60: checks that every reply reaches @c rewritten to come from the VIP, checksums valid.
  */
 void lbf_check_replies(struct vu_dev *c, struct vu_dev *const *srv, uint16_t base,
-		       const uint8_t *which, unsigned n, unsigned *ok, unsigned *tried);
+		       const uint8_t *which, unsigned n);
 
 #endif
