@@ -6,8 +6,8 @@
  * in the open file, which the frontend shares: it can clear the flag again and fill the
  * counter, and our next interrupt write then sleeps for ever. In a worker that stops every
  * port the worker serves; on the control thread, the whole daemon. Each write is therefore
- * announced in the writer's scratch (dp_call_guest()), and this thread interrupts one that
- * lasts too long with a signal whose handler does nothing and is installed without
+ * announced in the writer's scratch (call_guest() in forward.c), and this thread interrupts
+ * one that lasts too long with a signal whose handler does nothing and is installed without
  * SA_RESTART: the write fails with EINTR and the writer breaks that port alone.
  *
  * It is a thread of its own, not a timer of the control thread's event loop, because the
