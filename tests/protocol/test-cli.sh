@@ -137,26 +137,17 @@ timeout -s INT 2.5 "$CTL" -s "$DIR/ctl.sock" stats --watch 1 >"$DIR/watch" 2>&1 
 n=$(grep -c 'port statistics, every' "$DIR/watch" || true)
 if [ "$n" -ge 2 ]; then ok "table: stats --watch 1 redrew $n times"; else bad "stats --watch 1 drew $n frames"; fi
 
-# The per-VIP and per-backend metrics of the config's VIP, read by prometheus_client's parser.
-if /usr/bin/python3 - "$DIR/metrics.sock" <<'PY' 2>"$DIR/err"; then
-import socket, sys
-from prometheus_client.parser import text_string_to_metric_families
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-data = b""
-while True:
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    data += chunk
-fams = {f.name: f for f in text_string_to_metric_families(data.split(b"\r\n\r\n", 1)[1].decode())}
-vip = [x for x in fams["vulb_vip_flows"].samples if x.labels.get("vip") == "10.9.9.9:80/tcp"]
-be = [x for x in fams["vulb_backend_up"].samples if x.labels.get("backend") == "10.9.9.11:80"]
-if len(vip) != 1 or len(be) != 1 or be[0].value != 1:
-    sys.exit("VIP samples %r, backend samples %r" % (vip, be))
-PY
-	ok "metrics: per-VIP and per-backend families parse, with the config's VIP and backend"
+# The per-VIP and per-backend metrics of the config's VIP, read by prometheus_client's parser
+# (tests/ops/scrape-metrics.py: one "NAME LABELS VALUE" line per sample).
+if /usr/bin/python3 "$VHOST_LB_SRCDIR/tests/ops/scrape-metrics.py" "$DIR/metrics.sock" \
+	>"$DIR/samples" 2>"$DIR/err"; then
+	vip=$(grep -c '^vulb_vip_flows .*vip=10\.9\.9\.9:80/tcp' "$DIR/samples" || true)
+	be=$(grep -c '^vulb_backend_up .*backend=10\.9\.9\.11:80\b.* 1\.0$' "$DIR/samples" || true)
+	if [ "$vip" = 1 ] && [ "$be" = 1 ]; then
+		ok "metrics: per-VIP and per-backend families parse, with the config's VIP and backend"
+	else
+		bad "metrics: $vip vulb_vip_flows samples for the VIP, $be vulb_backend_up = 1 for the backend"
+	fi
 else
 	bad "metrics: $(cat "$DIR/err")"
 fi
