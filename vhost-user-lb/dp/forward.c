@@ -236,12 +236,23 @@ static int rx_put_one(struct dp_scratch *s, struct dp_port *dst, struct vring *v
 		/*
 		 * Two plain stores: a header built in a struct (a 16-bit field store, then a wider
 		 * load to copy it) stalls on store forwarding, once per frame.
+		 * Only when the buffer does not hold this header already: a guest that forwards
+		 * leaves our header in place (DPDK's virtio driver writes its TX header only where
+		 * it differs), and not storing keeps the line shared instead of moving it to our
+		 * CPU and back to the guest's, a move per frame that costs most when cores are far.
 		 */
-		const uint64_t zero = 0;
 		const uint32_t tail = htole32((uint32_t)nbufs << 16);   /* csum_offset, num_buffers */
+		uint64_t was_head;
+		uint32_t was_tail;
 
-		memcpy(hdr_at, &zero, 8);
-		memcpy(hdr_at + 8, &tail, 4);
+		memcpy(&was_head, hdr_at, 8);
+		memcpy(&was_tail, hdr_at + 8, 4);
+		if (was_head != 0 || was_tail != tail) {
+			const uint64_t zero = 0;
+
+			memcpy(hdr_at, &zero, 8);
+			memcpy(hdr_at + 8, &tail, 4);
+		}
 	} else {
 		hdr.num_buffers = htole16((uint16_t)nbufs);
 		if (unlikely(vh)) {
@@ -487,6 +498,7 @@ static void rx_put_batch(struct dp *dp, struct dp_scratch *s, struct dp_port *ds
 		dp_port_break(dp, dst, 2 * q, "RX avail index ran ahead of the ring", -EINVAL);
 		return;
 	}
+	vring_prefetch_bufs(vr, mem, MIN(cnt, (unsigned int)avail), dst->hdr_len);
 	for (unsigned int i = 0; i < cnt; i++) {
 		const struct dp_pkt *p = &s->pkts[idx[i]];
 		int r;

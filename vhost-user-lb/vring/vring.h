@@ -161,13 +161,50 @@ static inline int vring_pop(struct vring *vr, const struct gmem_table *mem, bool
 	return 0;
 }
 
+/**
+ * vring_prefetch_bufs() - for the next @n available heads, read the descriptor and start
+ * fetching for writing the line @off bytes into the buffer it names.
+ * For RX: the guest read the last frames we wrote there, so each first line is shared with its
+ * CPU and our store has to take it back; stores wait for that one after another once the store
+ * queue is full, prefetches issued together overlap. The descriptor loads overlap too here,
+ * where vring_pop() would take them one copy apart. Buffers outside the ring's last memory
+ * region are left alone, and everything is read again and checked by vring_pop().
+ * Context: the one thread that drains this ring, @n <= vring_avail_pending(); RCU read side.
+ */
+static inline void vring_prefetch_bufs(const struct vring *vr, const struct gmem_table *mem,
+				       unsigned int n, uint32_t off)
+{
+	const struct gmem_region *r;
+
+	if (vr->mem_hint >= mem->nregions)
+		return;
+	r = &mem->regions[vr->mem_hint];
+	for (unsigned int i = 0; i < n; i++) {
+		uint16_t head = __atomic_load_n(&vr->avail->ring[(vr->last_avail_idx + i) & vr->mask],
+						 __ATOMIC_RELAXED);
+		uint64_t at;
+
+		if (head >= vr->num)
+			continue;
+		at = __atomic_load_n(&vr->desc[head].addr, __ATOMIC_RELAXED) - r->gpa;
+		if (at < r->size && off < r->size - at)
+			prefetch_for_write(r->hva + at + off);
+	}
+}
+
 /* Writes a used element at our shadow index; vring_used_publish() makes it visible. */
 static inline void vring_used_put(struct vring *vr, uint16_t head, uint32_t len)
 {
 	struct vring_used_elem *e = &vr->used->ring[vr->last_used_idx & vr->mask];
 
-	e->id = head;
-	e->len = len;
+	/*
+	 * A driver that refills in order gets the same head back in the same slot lap after lap:
+	 * leaving an equal element alone keeps its line shared with the driver's CPU.
+	 */
+	if (e->id != head || e->len != len) {
+		e->id = head;
+		e->len = len;
+	}
 	vr->last_used_idx++;
 }
 
