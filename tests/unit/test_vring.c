@@ -245,6 +245,49 @@ static void test_chain_copy(void)
 	CHECK(vring_chain_read(&c, 1, out, 8) == 7 && out[6] == b[4], "read clipped at chain end");
 }
 
+/* Lap after lap a used slot may get the element it holds: it must read right either way. */
+static void test_used_rewrite(void)
+{
+	struct vring vr;
+
+	reset_ring(&vr, false, false);
+	for (unsigned int lap = 0; lap < 3; lap++) {
+		for (uint16_t i = 0; i < NUM; i++)
+			vring_used_put(&vr, (uint16_t)(NUM - 1 - i), lap == 2 && i == 5 ? 99u : 76u);
+		vring_used_publish(&vr);
+	}
+	CHECK(used->idx == 3 * NUM, "three laps published");
+	CHECK(used->ring[0].id == NUM - 1 && used->ring[0].len == 76, "unchanged element reads right");
+	CHECK(used->ring[5].id == NUM - 6 && used->ring[5].len == 99, "changed element rewritten");
+	used->ring[6].id = 0xdead;   /* the guest scribbled on a used slot */
+	vring_used_put(&vr, NUM - 1, 76);
+	for (uint16_t i = 1; i < 7; i++)
+		vring_used_put(&vr, (uint16_t)(NUM - 1 - i), 76);
+	CHECK(used->ring[6].id == NUM - 7 && used->ring[6].len == 76, "scribbled element rewritten");
+}
+
+/* Prefetching reads what a hostile guest put in the ring but takes nothing and trusts nothing. */
+static void test_prefetch_bufs(void)
+{
+	struct vring vr;
+	struct vring_chain c;
+
+	reset_ring(&vr, false, false);
+	desc[0] = (struct vring_desc){ BUF_GPA, 64, VRING_DESC_F_WRITE, 0 };
+	desc[1] = (struct vring_desc){ 0x900000, 64, VRING_DESC_F_WRITE, 0 };    /* outside memory */
+	desc[2] = (struct vring_desc){ 0x100000 + 0x40000 - 4, 64, VRING_DESC_F_WRITE, 0 };
+	make_avail(0);
+	make_avail(1);
+	make_avail(2);
+	make_avail(NUM + 5);                                                     /* head out of range */
+	vring_prefetch_bufs(&vr, tbl, 4, 12);
+	CHECK(vr.last_avail_idx == 0 && vring_avail_pending(&vr) == 4, "prefetch takes nothing");
+	CHECK(vring_pop(&vr, tbl, true, &c) == 0 && c.head == 0, "good buffer popped");
+	CHECK(vring_pop(&vr, tbl, true, &c) == -EFAULT, "buffer outside memory still refused");
+	CHECK(vring_pop(&vr, tbl, true, &c) == 0 && c.nsegs == 2, "buffer across regions popped");
+	CHECK(vring_pop(&vr, tbl, true, &c) == -EINVAL, "out-of-range head still refused");
+}
+
 int main(void)
 {
 	CHECK(test_region_make(&mem, 0x100000, 0x40000, 0x7f0000000000ull) == 0, "memory");
@@ -259,6 +302,8 @@ int main(void)
 	test_event_idx();
 	test_map_checks();
 	test_chain_copy();
+	test_used_rewrite();
+	test_prefetch_bufs();
 	gmem_table_free(tbl, true);
 	return check_done();
 }
