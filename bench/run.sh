@@ -327,7 +327,7 @@ drain_loop() {
 
 # ---------------------------------------------------------------- one run
 CSV=$OUT/runs.csv
-echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518,mpps64many,ns_pkt64many,bk_wait64many,xcore_ns" >"$CSV"
+echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518,mpps64many,ns_pkt64many,bk_wait64many,xcore_ns,xcore64,xcore25,xcore1518,xcore64many" >"$CSV"
 
 # many_ports_window PAIR LABEL DIR: the 64 B loop again with MANY_PORTS - 2 more ports of
 # MANY_QPS queue pairs each added at run time and held by connected idle frontends
@@ -360,8 +360,19 @@ many_ports_window() {
 	echo "$r"
 }
 
+# speed_now: the machine's speed right before one of our windows (xcore-probe), taken with the
+# loop stopped, so that both CPUs are free: our worker sleeps when no frame comes. The
+# reference's lcore spins on BK_CPU whatever the traffic, so its windows get "na". Targets 4
+# and 5 compare two of our windows a minute apart, and the speed can change in between.
+speed_now() {
+	if [ "$BKKIND" = testpmd ]; then echo na; return; fi
+	sleep 0.01
+	"$RUN/xcore-probe" "$FE_CPU" "$BK_CPU" | sed -n 's/^xcore_ns=//p'
+}
+
 one_run() {  # PAIR KIND
 	local pair=$1 kind=$2 d idle xcore r64 r25="na na na na na na na" r1518 rmany="na na na na na na na" label q k
+	local xs64 xs25=na xs1518 xsmany=na
 	label=$kind
 	[ "$kind" = ours ] && [ "$STANDIN" = 1 ] && label=ours-standin
 	d=$RUN/p$pair-$kind
@@ -378,9 +389,15 @@ one_run() {  # PAIR KIND
 	if [ "$BKKIND" = daemon ] && [ -x "$OURS_CTL" ]; then
 		timeout 10 "$OURS_CTL" -s "$d/ctl.sock" fdb >"$d/fdb.log" 2>&1 || true
 	fi
+	xs64=$(speed_now)
 	seed_loop 64
 	sleep "$WARMUP"
 	r64=$(window "pair $pair $label 64B" "$DURATION")
+	if [ "$BKKIND" != testpmd ]; then
+		fwd stop
+		xs25=$(speed_now)
+		fwd start
+	fi
 	if cg_throttle on "${TP_PID[fe]}"; then
 		# The frontend's rate is not proportional to its quota (it shares the machine, and
 		# ring effects), so steer the quota towards LOAD_PCT of this run's peak first.
@@ -399,6 +416,7 @@ one_run() {  # PAIR KIND
 		cg_throttle off "${TP_PID[fe]}"
 	fi
 	drain_loop
+	xs1518=$(speed_now)
 	seed_loop 1518
 	sleep "$WARMUP"
 	r1518=$(window "pair $pair $label 1518B" "$DURATION")
@@ -407,6 +425,7 @@ one_run() {  # PAIR KIND
 	# without it.
 	if [ "$BKKIND" = daemon ] && [ "$MANY_PORTS" -gt 2 ] && [ -x "$IDLE_PORTS_BIN" ]; then
 		drain_loop
+		xsmany=$(speed_now)
 		seed_loop 64
 		rmany=$(many_ports_window "$pair" "$label" "$d")
 	fi
@@ -416,15 +435,17 @@ one_run() {  # PAIR KIND
 	for f in "$d"/*.log "$d"/*.cmd; do
 		[ ! -e "$f" ] || cp "$f" "$OUT/logs/p$pair-$label-$(basename "$f")"
 	done
-	python3 - "$pair" "$label" "$idle" "$r64" "$r25" "$r1518" "$rmany" "${xcore:-na}" >>"$CSV" <<'EOF'
+	python3 - "$pair" "$label" "$idle" "$r64" "$r25" "$r1518" "$rmany" "${xcore:-na}" \
+		"${xs64:-na}" "${xs25:-na}" "${xs1518:-na}" "${xsmany:-na}" >>"$CSV" <<'EOF'
 import sys
 pair, label, idle, r64, r25, r1518, rmany, xcore = sys.argv[1:9]
+speeds = sys.argv[9:13]
 a, b, c, m = r64.split(), r25.split(), r1518.split(), rmany.split()
 # window: mpps gbps drop ns_per_pkt bk_cores bk_wait fe_wait
 load = "%.3f" % (float(b[0]) / float(a[0])) if b[0] != "na" and float(a[0]) > 0 else "na"
 print(",".join([pair, label, idle, a[0], a[2], a[3], a[4], a[5], a[6],
                 b[0], load, b[3], b[4], b[5],
-                c[1], c[0], c[2], c[3], c[4], c[5], c[6], m[0], m[3], m[5], xcore]))
+                c[1], c[0], c[2], c[3], c[4], c[5], c[6], m[0], m[3], m[5], xcore] + speeds))
 EOF
 	awk -F, 'END {printf "pair %s %-12s 64B %7.3f Mpps %6.1f ns/pkt | %s%% load %s Mpps %s ns/pkt | 1518B %6.2f Gbit/s | idle %s cores\n", $1, $2, $4, $6, '"$LOAD_PCT"', $10, $12, $15, $3}' "$CSV"
 }

@@ -125,6 +125,28 @@ def main():
             if same:
                 print("  median ratio ours/ref over them, %s: %s" % (label, fmt(v, 3)))
 
+    # Targets 4 and 5 compare two of our own windows of one run. The harness probes the speed
+    # right before each of our windows (xcore64, xcore25, xcore64many): a run whose two windows
+    # started at the same speed (within 20%) prices the change of load, not of the machine.
+    own_same = {}
+    for key, xkey in (("ns_pkt25", "xcore25"), ("ns_pkt64many", "xcore64many")):
+        ratios = []
+        for r in rows:
+            if r["backend"] != ours:
+                continue
+            a, b = num(r.get("xcore64")), num(r.get(xkey))
+            n64, nk = num(r.get("ns_pkt64")), num(r.get(key))
+            if a and b and n64 and nk and max(a, b) <= 1.2 * min(a, b):
+                ratios.append(nk / n64)
+        own_same[key] = {"runs": len(ratios), "ratios": ratios, "median": median(ratios)}
+    summary["own_same_speed"] = own_same
+    if ours and any(num(r.get("xcore64")) for r in rows if r["backend"] == ours):
+        print("%s windows, speed probed before each (64B/25%%/1518B/64 ports, ns a line):" % ours)
+        for r in rows:
+            if r["backend"] == ours:
+                print("  pair %s: %s" % (r["pair"], " / ".join(
+                    fmt(num(r.get(k)), 1) for k in ("xcore64", "xcore25", "xcore1518", "xcore64many"))))
+
     # medians
     print()
     print("medians over %d pair(s):" % len(pairs))
@@ -161,6 +183,12 @@ def main():
              (bo["ns_pkt64many"] / bo["ns_pkt64"]) if bo.get("ns_pkt64many") and bo.get("ns_pkt64") else None,
              lambda v: v <= 1.2),
         ]
+        for key, name, limit in (("ns_pkt25", "  same speed, run by run (median)", 1.3),
+                                 ("ns_pkt64many", "  same speed, run by run (median)", 1.2)):
+            v = own_same.get(key, {}).get("median")
+            n = own_same.get(key, {}).get("runs", 0)
+            idx = 4 if key == "ns_pkt25" else len(checks) + 1
+            checks.insert(idx, ("%s, %d run(s)" % (name, n), v, lambda x, lim=limit: x <= lim))
         # A backend or frontend that waited for a CPU means another process took its core:
         # then the figures measure the machine's load as much as the backends.
         waits = [summary["backends"][b][k] for b in backends for k in ("bk_wait64", "fe_wait64")]
