@@ -366,7 +366,7 @@ many_ports_window() {
 # and 5 compare two of our windows a minute apart, and the speed can change in between.
 speed_now() {
 	if [ "$BKKIND" = testpmd ]; then echo na; return; fi
-	sleep 0.01
+	sleep 0.01   # our worker polls 200 us after the last frame before it sleeps
 	"$RUN/xcore-probe" "$FE_CPU" "$BK_CPU" | sed -n 's/^xcore_ns=//p'
 }
 
