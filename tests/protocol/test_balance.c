@@ -212,6 +212,24 @@ static bool hot_alone(const struct placement *p)
 	return p->worker_of[0] >= 0;
 }
 
+/*
+ * The balancer's minimum gain (balancer.c: min_gain, 2% of a core). Moving a ring this light
+ * narrows the spread by little more than that, often less, and with the 15% hysteresis on top
+ * the balancer may leave it beside the hot one, where a load swing of one tick put it.
+ */
+#define POLICY_MIN_GAIN_PERMILLE 20
+
+/* The hot queue's worker carries nothing else the balancer would move. */
+static bool hot_isolated(const struct placement *p)
+{
+	unsigned beside = 0;
+
+	for (unsigned q = 1; q < NQP; q++)
+		if (p->worker_of[q] == p->worker_of[0])
+			beside += p->load_of[q];
+	return p->worker_of[0] >= 0 && beside < POLICY_MIN_GAIN_PERMILLE;
+}
+
 static void start_traffic(struct traffic *t, pthread_t th[2])
 {
 	atomic_store(&t->stop, false);
@@ -361,13 +379,14 @@ static void test_hot_queue(void)
 		usleep(20000);
 	}
 	/*
-	 * It stays alone: sampled 10 times over half a second. A loaded machine preempts workers
-	 * inside a drain, which reads as a load spike of a quiet ring, and the balancer may then
-	 * move that ring for a tick; most samples must still show the hot queue alone.
+	 * It stays isolated: sampled 10 times over half a second. A loaded machine preempts
+	 * workers inside a drain, which reads as a load spike of a quiet ring, and the balancer may
+	 * then move that ring for a tick; most samples must still show nothing that matters
+	 * beside the hot queue (hot_isolated()).
 	 */
 	for (int i = 0; i < 10; i++) {
 		usleep(50000);
-		if (get_placement(&d, &p) && hot_alone(&p))
+		if (get_placement(&d, &p) && hot_isolated(&p))
 			alone++;
 	}
 	get_placement(&d, &p);
@@ -379,7 +398,7 @@ static void test_hot_queue(void)
 	/* Sanitizer builds run everything several times slower: the bound scales with them. */
 	CHECK(took >= 0 && took <= 1200 * slow, "hot queue alone on its worker within ~%d s (took %lld ms)",
 	      slow, (long long)took);
-	if (!CHECK(alone >= 8, "and it stays alone (%u of 10 samples)", alone)) {
+	if (!CHECK(alone >= 8, "and it stays isolated (%u of 10 samples)", alone)) {
 		static const char *const pl[] = { "placement", NULL };
 		char *txt = NULL;
 
