@@ -25,8 +25,8 @@
 #              (before/after figures for a commit message); the targets are then meaningless
 #   --force    run even if QEMU is running (figures will be noisy); the harness holds
 #              /tmp/vhost-lb-qemu.lock (the QEMU suites' lock) for the whole run
-# Ours also runs the 64 B loop once more with 62 more ports of 4 queue pairs each, connected
-# and idle (bench/idle-ports), for the cost of watching many rings.
+# Ours also runs the 64 B loop twice more: with its 2 ports, then with 62 more ports of 4
+# queue pairs each, connected and idle (bench/idle-ports), for the cost of watching many rings.
 # env: FE_CPU (default 0), BK_CPU (default 1), IDLE, WARMUP, DURATION (seconds), INFLIGHT,
 #      MANY_PORTS (default 64, 0 skips), MANY_QPS (default 4), VHOST_LB_IDLE_PORTS
 # Output: table on stdout; runs.csv, summary.json, memcpy.txt, logs/ in the results directory.
@@ -327,14 +327,15 @@ drain_loop() {
 
 # ---------------------------------------------------------------- one run
 CSV=$OUT/runs.csv
-echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518,mpps64many,ns_pkt64many,bk_wait64many,xcore_ns,xcore64,xcore25,xcore1518,xcore64many" >"$CSV"
+echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518,mpps64many,ns_pkt64many,bk_wait64many,xcore_ns,xcore64,xcore25,xcore1518,xcore64many,mpps64near,ns_pkt64near,xcore64near" >"$CSV"
 
 # many_ports_window PAIR LABEL DIR: the 64 B loop again with MANY_PORTS - 2 more ports of
 # MANY_QPS queue pairs each added at run time and held by connected idle frontends
 # (bench/idle-ports), so the worker has every one of their rings to watch. Ours only: the
-# figure is priced against our own 2-port run (issue 3, target 5).
+# figure is priced against our own 2-port run (issue 3, target 5). Called with the loop
+# seeded and stopped; prints the window's figures and the speed probed right before it.
 many_ports_window() {
-	local pair=$1 label=$2 d=$3 n=$((MANY_PORTS - 2)) i line="" r
+	local pair=$1 label=$2 d=$3 n=$((MANY_PORTS - 2)) i line="" r xs
 	for ((i = 0; i < n; i++)); do
 		"$OURS_CTL" -s "$d/ctl.sock" port add "m$i" --path "$d/m$i.sock" --queues "$MANY_QPS" >/dev/null ||
 			die "port add m$i failed"
@@ -350,6 +351,8 @@ many_ports_window() {
 		sleep 0.1
 	done
 	[ "$line" = "ready $n" ] || die "idle frontends not ready in 30 s (log: $d/idle.log)"
+	xs=$(speed_now)
+	fwd start
 	sleep "$WARMUP"
 	r=$(window "pair $pair $label 64B, $MANY_PORTS ports x $MANY_QPS queue pairs" "$DURATION")
 	exec {IDLE_FD}>&-
@@ -357,7 +360,7 @@ many_ports_window() {
 	for ((i = 0; i < n; i++)); do
 		"$OURS_CTL" -s "$d/ctl.sock" port del "m$i" >/dev/null || true
 	done
-	echo "$r"
+	echo "$r ${xs:-na}"
 }
 
 # speed_now: the machine's speed right before one of our windows (xcore-probe), taken with the
@@ -371,8 +374,9 @@ speed_now() {
 }
 
 one_run() {  # PAIR KIND
-	local pair=$1 kind=$2 d idle xcore r64 r25="na na na na na na na" r1518 rmany="na na na na na na na" label q k
-	local xs64 xs25=na xs1518 xsmany=na
+	local pair=$1 kind=$2 d idle xcore r64 r25="na na na na na na na" r1518 label q k
+	local rnear="na na na na na na na" rmany="na na na na na na na"
+	local xs64 xs25=na xs1518 xsnear=na xsmany=na
 	label=$kind
 	[ "$kind" = ours ] && [ "$STANDIN" = 1 ] && label=ours-standin
 	d=$RUN/p$pair-$kind
@@ -422,12 +426,18 @@ one_run() {  # PAIR KIND
 	r1518=$(window "pair $pair $label 1518B" "$DURATION")
 	# Last, so that it cannot touch the standard figures: in a first full run 4 of the 7 1518 B
 	# windows that followed it ran in the machine's slow mode, against 1 of 12 in quick runs
-	# without it.
+	# without it. Its 2-port figure is measured right before it, in the same loop: the speed
+	# of this machine changes between windows a minute apart (docs/performance.md).
 	if [ "$BKKIND" = daemon ] && [ "$MANY_PORTS" -gt 2 ] && [ -x "$IDLE_PORTS_BIN" ]; then
 		drain_loop
-		xsmany=$(speed_now)
+		xsnear=$(speed_now)
 		seed_loop 64
+		sleep "$WARMUP"
+		rnear=$(window "pair $pair $label 64B, 2 ports, before the $MANY_PORTS-port window" "$DURATION")
+		fwd stop
 		rmany=$(many_ports_window "$pair" "$label" "$d")
+		xsmany=${rmany##* }
+		rmany=${rmany% *}
 	fi
 	fwd stop
 	tp_stop fe
@@ -436,16 +446,17 @@ one_run() {  # PAIR KIND
 		[ ! -e "$f" ] || cp "$f" "$OUT/logs/p$pair-$label-$(basename "$f")"
 	done
 	python3 - "$pair" "$label" "$idle" "$r64" "$r25" "$r1518" "$rmany" "${xcore:-na}" \
-		"${xs64:-na}" "${xs25:-na}" "${xs1518:-na}" "${xsmany:-na}" >>"$CSV" <<'EOF'
+		"${xs64:-na}" "${xs25:-na}" "${xs1518:-na}" "${xsmany:-na}" "$rnear" "${xsnear:-na}" >>"$CSV" <<'EOF'
 import sys
 pair, label, idle, r64, r25, r1518, rmany, xcore = sys.argv[1:9]
 speeds = sys.argv[9:13]
-a, b, c, m = r64.split(), r25.split(), r1518.split(), rmany.split()
+a, b, c, m, n = r64.split(), r25.split(), r1518.split(), rmany.split(), sys.argv[13].split()
 # window: mpps gbps drop ns_per_pkt bk_cores bk_wait fe_wait
 load = "%.3f" % (float(b[0]) / float(a[0])) if b[0] != "na" and float(a[0]) > 0 else "na"
 print(",".join([pair, label, idle, a[0], a[2], a[3], a[4], a[5], a[6],
                 b[0], load, b[3], b[4], b[5],
-                c[1], c[0], c[2], c[3], c[4], c[5], c[6], m[0], m[3], m[5], xcore] + speeds))
+                c[1], c[0], c[2], c[3], c[4], c[5], c[6], m[0], m[3], m[5], xcore] + speeds +
+               [n[0], n[3], sys.argv[14]]))
 EOF
 	awk -F, 'END {printf "pair %s %-12s 64B %7.3f Mpps %6.1f ns/pkt | %s%% load %s Mpps %s ns/pkt | 1518B %6.2f Gbit/s | idle %s cores\n", $1, $2, $4, $6, '"$LOAD_PCT"', $10, $12, $15, $3}' "$CSV"
 }

@@ -12,6 +12,12 @@
  * A worker that drained a flooding ring until empty would never come back to c's ring while
  * the flood lasts: c would lose frames or wait for seconds, not for a multiple of a turn.
  * The floods are checked to have really flooded during the measurement.
+ *
+ * While the floods keep the worker busy, c's ring (quiet between probes) and r's (silent) are
+ * parked: the worker stops polling them and arms their kicks (worker.c). Asserted from the
+ * daemon's `workers` figures and c's own kick counter: before each of a second series of
+ * probes both rings are parked and only the floods' two are polled, and each probe comes back
+ * through c's kick, in time.
  */
 #include <pthread.h>
 #include <poll.h>
@@ -19,12 +25,15 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "proto_common.h"
 
 #define FLOOD_TAG 0xf100du
 #define LAT_TAG 0x1a7u
 #define PROBES 200
 #define PROBE_GAP_MS 5
+#define PARKED_PROBES 20
 
 struct flooder {
 	struct vu_dev *dev;
@@ -78,6 +87,51 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Rings polled every loop and parked, and the kicks that brought one back: all workers. */
+struct worker_rings {
+	long long polled, parked, parked_kicks;
+};
+
+static long long jll(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
+}
+
+static bool worker_rings(struct worker_rings *wr)
+{
+	static const char *const args[] = { "workers", NULL };
+	struct json_object *r = NULL, *arr;
+	bool ok = false;
+
+	*wr = (struct worker_rings){ 0 };
+	if (vu_ctl_json(&d, &r, args) == 0 && json_object_object_get_ex(r, "workers", &arr)) {
+		ok = json_object_array_length(arr) > 0;
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			struct json_object *w = json_object_array_get_idx(arr, i);
+			long long polled = jll(w, "polled"), parked = jll(w, "parked");
+			long long kicks = jll(w, "parked_kicks");
+
+			ok &= polled >= 0 && parked >= 0 && kicks >= 0;
+			wr->polled += polled;
+			wr->parked += parked;
+			wr->parked_kicks += kicks;
+		}
+	}
+	json_object_put(r);
+	return ok;
+}
+
+/* Waits up to @ms for the workers to poll @polled rings and park @parked. */
+static bool wait_parked(long long polled, long long parked, int ms, struct worker_rings *wr)
+{
+	for (int64_t end = now_us() + (int64_t)ms * 1000; now_us() < end; (void)poll(NULL, 0, 2))
+		if (worker_rings(wr) && wr->polled == polled && wr->parked == parked)
+			return true;
+	return false;
+}
+
 /* Sends @n probes c -> r, one every PROBE_GAP_MS; latencies (us) into @lat. Returns received. */
 static unsigned int probe(struct vu_dev *c, struct vu_dev *r, unsigned int n, int64_t *lat)
 {
@@ -112,7 +166,7 @@ int main(void)
 	struct vu_dev_opts o;
 	struct vu_dev *c, *r;
 	uint64_t fa0, fb0, fa_rx0, fb_rx0;
-	int64_t t0, t1, idle_p50, busy_p50, busy_p99, busy_max, bound;
+	int64_t t0, t1, idle_p50, busy_p50, busy_p99, busy_max, bound = 200000;
 	unsigned int got;
 	int slow = 1;
 
@@ -158,20 +212,17 @@ int main(void)
 	t0 = now_us();
 	got = probe(c, r, PROBES, busy);
 	t1 = now_us();
-	__atomic_store_n(&fa.stop, true, __ATOMIC_RELAXED);
-	__atomic_store_n(&fb.stop, true, __ATOMIC_RELAXED);
-	pthread_join(fa.thread, NULL);
-	pthread_join(fb.thread, NULL);
 	{
 		double secs = (double)(t1 - t0) / 1e6;
-		uint64_t da = fa.sent - fa0, db = fb.sent - fb0;
+		uint64_t da = __atomic_load_n(&fa.sent, __ATOMIC_RELAXED) - fa0;
+		uint64_t db = __atomic_load_n(&fb.sent, __ATOMIC_RELAXED) - fb0;
 
 		vu_test_note("floods during the probes (%.1f s): a sent %llu x 9000 B (%.0f Mbit/s), "
 			     "b sent %llu x 1514 B (%.0f Mbit/s); a received %llu, b received %llu",
 			     secs, (unsigned long long)da, (double)da * 9000 * 8 / secs / 1e6,
 			     (unsigned long long)db, (double)db * 1514 * 8 / secs / 1e6,
-			     (unsigned long long)(fa.received - fa_rx0),
-			     (unsigned long long)(fb.received - fb_rx0));
+			     (unsigned long long)(__atomic_load_n(&fa.received, __ATOMIC_RELAXED) - fa_rx0),
+			     (unsigned long long)(__atomic_load_n(&fb.received, __ATOMIC_RELAXED) - fb_rx0));
 		/* Far more than c's 200 frames: the worker had flood work on every turn. */
 		CHECK(da >= 20 * PROBES && db >= 20 * PROBES,
 		      "the floods did not flood (a %llu, b %llu frames)", (unsigned long long)da,
@@ -200,6 +251,52 @@ int main(void)
 		CHECK(busy_max <= 5 * bound, "c's worst latency %lld us under the flood",
 		      (long long)busy_max);
 	}
+
+	vu_test_case("under the flood, quiet rings are parked and come back on their kick");
+	{
+		struct worker_rings before, at, after;
+		struct vu_vq_stats k0, k1;
+		int64_t lat[PARKED_PROBES];
+		unsigned int parked = 0, arrived = 0;
+
+		CHECK(worker_rings(&before), "workers");
+		vu_vq_get_stats(vu_dev_vq(c, 1), &k0);
+		for (unsigned int i = 0; i < PARKED_PROBES; i++) {
+			int64_t t;
+
+			/* Only a's and b's TX rings polled; c's and r's parked. */
+			parked += wait_parked(2, 2, 2000 * slow, &at);
+			t = now_us();
+			if (!pc_send1(c, 0, 3, 4, LAT_TAG + 0xf000, i, 60))
+				break;
+			if (pc_recv_tag(r, LAT_TAG + 0xf000, 3000, NULL) == (long)i)
+				lat[arrived++] = now_us() - t;
+		}
+		vu_vq_get_stats(vu_dev_vq(c, 1), &k1);
+		CHECK(worker_rings(&after), "workers");
+		qsort(lat, arrived, sizeof(lat[0]), cmp_i64);
+		vu_test_note("%u of %u probes sent with c's ring parked (last seen: %lld polled, "
+			     "%lld parked); %u arrived, median %lld us; c kicked %llu times; the "
+			     "worker took %lld parked kicks", parked, PARKED_PROBES, at.polled,
+			     at.parked, arrived, arrived ? (long long)lat[arrived / 2] : -1,
+			     (unsigned long long)(k1.kicks - k0.kicks),
+			     after.parked_kicks - before.parked_kicks);
+		CHECK(parked == PARKED_PROBES, "c's ring was parked before %u of %u probes", parked,
+		      PARKED_PROBES);
+		CHECK(arrived == PARKED_PROBES, "%u of %u probes arrived", arrived, PARKED_PROBES);
+		CHECK(k1.kicks - k0.kicks >= PARKED_PROBES,
+		      "c kicked %llu times for %u frames: its parked ring did not ask for kicks",
+		      (unsigned long long)(k1.kicks - k0.kicks), PARKED_PROBES);
+		CHECK(after.parked_kicks - before.parked_kicks >= PARKED_PROBES,
+		      "%lld parked kicks taken for %u probes", after.parked_kicks - before.parked_kicks,
+		      PARKED_PROBES);
+		CHECK(!arrived || lat[arrived / 2] <= bound, "median latency %lld us from a parked ring",
+		      arrived ? (long long)lat[arrived / 2] : 0);
+	}
+	__atomic_store_n(&fa.stop, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&fb.stop, true, __ATOMIC_RELAXED);
+	pthread_join(fa.thread, NULL);
+	pthread_join(fb.thread, NULL);
 
 	vu_test_case("the work limits per turn, from the daemon's counters");
 	{

@@ -212,13 +212,16 @@ static void print_workers(struct json_object *reply)
 {
 	struct json_object *ws = arr(reply, "workers");
 
-	printf("%-7s %-4s %8s %7s %12s %10s\n", "WORKER", "CPU", "LOAD%", "QUEUES", "LOOPS", "SLEEPS");
+	printf("%-7s %-4s %8s %7s %7s %7s %12s %10s\n", "WORKER", "CPU", "LOAD%", "QUEUES", "POLLED",
+	       "PARKED", "LOOPS", "SLEEPS");
 	for (size_t i = 0; ws && i < json_object_array_length(ws); i++) {
 		struct json_object *w = json_object_array_get_idx(ws, i);
 
-		printf("%-7llu %-4s %7.1f%% %7llu %12llu %10llu%s\n", (unsigned long long)u(w, "id"),
-		       s(w, "cpu"), u(w, "load_permille") / 10.0, (unsigned long long)u(w, "queues"),
-		       (unsigned long long)u(w, "loops"), (unsigned long long)u(w, "sleeps"),
+		printf("%-7llu %-4s %7.1f%% %7llu %7llu %7llu %12llu %10llu%s\n",
+		       (unsigned long long)u(w, "id"), s(w, "cpu"), u(w, "load_permille") / 10.0,
+		       (unsigned long long)u(w, "queues"), (unsigned long long)u(w, "polled"),
+		       (unsigned long long)u(w, "parked"), (unsigned long long)u(w, "loops"),
+		       (unsigned long long)u(w, "sleeps"),
 		       json_object_get_boolean(json_object_object_get(w, "retiring")) ? "  retiring" : "");
 	}
 }

@@ -448,12 +448,18 @@ static struct json_object *cmd_workers(struct daemon *d, struct json_object *req
 		add_u64(e, "queues", w->nqueues);
 		{
 			const struct dp_poll_list *pl = rcu_dereference(w->plist);
+			/* The worker's latest figure, possibly from the list before @pl. */
+			uint32_t polled = __atomic_load_n(&w->stats.polled, __ATOMIC_RELAXED);
+			unsigned int n = pl ? pl->n : 0;
 
-			add_u64(e, "polled", pl ? pl->n : 0);
+			polled = MIN(polled, n);
+			add_u64(e, "polled", polled);
+			add_u64(e, "parked", n - polled);
 		}
 		json_object_object_add(e, "retiring", json_object_new_boolean(d->bal->retiring[w->id]));
 		add_u64(e, "loops", __atomic_load_n(&w->stats.loops, __ATOMIC_RELAXED));
 		add_u64(e, "sleeps", __atomic_load_n(&w->stats.sleeps, __ATOMIC_RELAXED));
+		add_u64(e, "parked_kicks", __atomic_load_n(&w->stats.parked_kicks, __ATOMIC_RELAXED));
 		json_object_array_add(arr, e);
 	}
 	json_object_object_add(o, "workers", arr);

@@ -131,6 +131,11 @@ void metrics_render(struct daemon *d, FILE *out)
 	dp_foreach_worker(d->dp, w)
 		fprintf(out, "vulb_worker_sleeps_total{worker=\"%u\",cpu=\"%d\"} %llu\n", w->id, w->cpu,
 			(unsigned long long)__atomic_load_n(&w->stats.sleeps, __ATOMIC_RELAXED));
+	family(out, "vulb_worker_parked_kicks_total", "counter",
+	       "kicks that brought a parked (idle, unpolled) queue back to polling on a busy worker");
+	dp_foreach_worker(d->dp, w)
+		fprintf(out, "vulb_worker_parked_kicks_total{worker=\"%u\",cpu=\"%d\"} %llu\n", w->id, w->cpu,
+			(unsigned long long)__atomic_load_n(&w->stats.parked_kicks, __ATOMIC_RELAXED));
 
 	family(out, "vulb_balancer_moves_total", "counter", "queues moved between workers");
 	fprintf(out, "vulb_balancer_moves_total %llu\n", (unsigned long long)b->moves);

@@ -64,7 +64,7 @@ fail:
 
 static int worker_init(struct dp *dp, struct dp_worker *w, unsigned int id)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = DP_WAKE_COOKIE };
 
 	memset(&w->stats, 0, sizeof(w->stats));
 	w->dp = dp;
@@ -305,7 +305,7 @@ static void assign_worker(struct dp *dp, struct dp_vq *vq, int to)
 static void epoll_register(struct dp *dp, struct dp_port *port, unsigned int idx)
 {
 	struct dp_vq *vq = &port->vq[idx];
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 0 };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = dp_kick_cookie(vq) };
 
 	if (vq->kick_fd < 0 || vq->worker < 0)
 		return;
@@ -406,13 +406,16 @@ void dp_publish_poll_lists(struct dp *dp)
 
 				if (!vq->ready || vq->worker != (int)w)
 					continue;
-				pl->items[pl->n++] = (struct dp_poll_item){ .port = p, .vq = vq, .index = q };
+				pl->items[pl->n++] = (struct dp_poll_item){
+					.port = p, .vq = vq, .index = q,
+					.kickable = vq->epoll_worker == (int)w,
+				};
 				if (vq->kick_fd < 0)
 					pl->has_kickless = true;
 			}
 		}
 		pl->nhot = pl->n;
-		pl->cold_next = pl->n;
+		pl->gen = ++dp->plist_gen;
 		old = rcu_xchg_pointer(&wk->plist, pl);
 		if (old)
 			call_rcu(&old->rcu, plist_free_cb);

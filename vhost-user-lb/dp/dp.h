@@ -163,18 +163,20 @@ struct dp_poll_item {
 	struct dp_vq *vq;
 	unsigned int index;
 	uint16_t idle;                   /* empty polls in a row */
+	uint64_t input_ns;               /* when it last had input (or was last kicked) */
+	bool kickable;                   /* its kick fd is in the worker's epoll set */
 };
 
 /*
  * Once published, a list is its worker's alone (the control thread reads n only): the worker
- * writes idle, nhot and cold_next, and reorders the items (hot ones first, see worker.c). A
- * new list starts every ring hot again.
+ * writes idle and nhot, and reorders the items (hot ones first, see worker.c). A new list
+ * starts every ring hot again.
  */
 struct dp_poll_list {
 	struct rcu_head rcu;
+	uint64_t gen;                    /* lists are numbered from 1 as they are published */
 	unsigned int n;
-	unsigned int nhot;               /* items[0, nhot) are polled every loop */
-	unsigned int cold_next;          /* the next cold item to look at */
+	unsigned int nhot;               /* items[0, nhot) are polled; the rest wait for a kick */
 	bool has_kickless;               /* a ring without kick fd: the worker must not sleep */
 	struct dp_poll_item items[];
 };
@@ -190,6 +192,8 @@ struct dp_worker_stats {
 	uint64_t loops;
 	uint64_t busy_loops;
 	uint64_t sleeps;
+	uint64_t parked_kicks;           /* a kick brought a parked ring back to polling */
+	uint32_t polled;                 /* rings polled every loop (the rest are parked) */
 	uint64_t busy_cycles;
 };
 
@@ -228,6 +232,7 @@ struct dp {
 	bool watchdog_running;
 	int watchdog_stop_fd;
 	uint32_t tick;                   /* balancer ticks, for steering bucket activity */
+	uint64_t plist_gen;              /* control thread: the last poll list's gen */
 	uint32_t irq_usecs;              /* RX interrupt coalescing: longest delay of a call */
 	uint32_t irq_frames;             /* ... and most frames delivered without one */
 	/* Told about every change of which rings run (control thread): the balancer re-plans. */

@@ -33,6 +33,17 @@ struct dp_pkt {
 	uint8_t head[104];         /* first bytes of the frame (LB_HEAD_NEED), for classification */
 };
 
+/*
+ * What a worker's epoll events carry: 0 for its own wake eventfd, a ring's address for the
+ * ring's kick fd. The address is only compared with the rings of the worker's current poll
+ * list, never followed: an event taken before a ring was removed can outlive the ring.
+ */
+#define DP_WAKE_COOKIE 0ull
+static inline uint64_t dp_kick_cookie(const struct dp_vq *vq)
+{
+	return (uintptr_t)vq;
+}
+
 #define DP_MAX_PENDING_IRQS 64
 
 struct dp_pending_irq {
