@@ -734,6 +734,13 @@ int vu_ctl_json(struct vu_daemon *d, struct json_object **ret, const char *const
 	return 0;
 }
 
+long long vu_json_int(struct json_object *o, const char *key)
+{
+	struct json_object *f;
+
+	return json_object_object_get_ex(o, key, &f) ? (long long)json_object_get_int64(f) : -1;
+}
+
 static bool get_u64(struct json_object *o, const char *key, uint64_t *v)
 {
 	struct json_object *f;

@@ -109,6 +109,8 @@ void vu_daemon_log_tail(const struct vu_daemon *d, int lines);
 int vu_ctl_run(struct vu_daemon *d, bool json, char **ret_out, const char *const *args);
 /* Run with --json and parse: *ret is the answer object (caller json_object_put()s it). */
 int vu_ctl_json(struct vu_daemon *d, struct json_object **ret, const char *const *args);
+/* Integer member @key of object @o of such an answer, or -1 when it has none. */
+long long vu_json_int(struct json_object *o, const char *key);
 
 struct vu_queue_stats {
 	int index;

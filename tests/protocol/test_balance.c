@@ -127,13 +127,6 @@ struct placement {
 	bool topology_move;
 };
 
-static int jint(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_int(v) : -1;
-}
-
 static const char *jstr(struct json_object *o, const char *k)
 {
 	struct json_object *v;
@@ -155,14 +148,14 @@ static bool get_placement(struct vu_daemon *d, struct placement *p)
 	if (json_object_object_get_ex(r, "queues", &arr))
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			struct json_object *q = json_object_array_get_idx(arr, i);
-			int vq = jint(q, "vq");
+			int vq = (int)vu_json_int(q, "vq");
 
 			if (strcmp(jstr(q, "port"), "a") == 0 && vq % 2 == 1 && vq / 2 < NQP) {
-				p->worker_of[vq / 2] = jint(q, "worker");
-				p->load_of[vq / 2] = (unsigned)jint(q, "load_permille");
+				p->worker_of[vq / 2] = (int)vu_json_int(q, "worker");
+				p->load_of[vq / 2] = (unsigned)vu_json_int(q, "load_permille");
 			}
 		}
-	p->replans = (unsigned)jint(r, "replans");
+	p->replans = (unsigned)vu_json_int(r, "replans");
 	if (json_object_object_get_ex(r, "moves", &arr)) {
 		p->moves = (unsigned)json_object_array_length(arr);
 		for (size_t i = 0; i < json_object_array_length(arr); i++)
@@ -175,9 +168,9 @@ static bool get_placement(struct vu_daemon *d, struct placement *p)
 		for (size_t i = 0; i < json_object_array_length(arr) && i < 8; i++) {
 			struct json_object *w = json_object_array_get_idx(arr, i);
 
-			p->worker_id[p->nworkers] = jint(w, "id");
-			p->worker_cpu[p->nworkers] = jint(w, "cpu");
-			p->worker_load[p->nworkers++] = (unsigned)jint(w, "load_permille");
+			p->worker_id[p->nworkers] = (int)vu_json_int(w, "id");
+			p->worker_cpu[p->nworkers] = (int)vu_json_int(w, "cpu");
+			p->worker_load[p->nworkers++] = (unsigned)vu_json_int(w, "load_permille");
 		}
 	json_object_put(r);
 	return true;

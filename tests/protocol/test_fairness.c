@@ -92,13 +92,6 @@ struct worker_rings {
 	long long polled, parked, parked_kicks;
 };
 
-static long long jll(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
-}
-
 static bool worker_rings(struct worker_rings *wr)
 {
 	static const char *const args[] = { "workers", NULL };
@@ -110,8 +103,8 @@ static bool worker_rings(struct worker_rings *wr)
 		ok = json_object_array_length(arr) > 0;
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			struct json_object *w = json_object_array_get_idx(arr, i);
-			long long polled = jll(w, "polled"), parked = jll(w, "parked");
-			long long kicks = jll(w, "parked_kicks");
+			long long polled = vu_json_int(w, "polled"), parked = vu_json_int(w, "parked");
+			long long kicks = vu_json_int(w, "parked_kicks");
 
 			ok &= polled >= 0 && parked >= 0 && kicks >= 0;
 			wr->polled += polled;

@@ -169,8 +169,8 @@ struct dp_poll_item {
 
 /*
  * Once published, a list is its worker's alone (the control thread reads n only): the worker
- * writes idle and nhot, and reorders the items (hot ones first, see worker.c). A new list
- * starts every ring hot again.
+ * writes idle, input_ns and nhot, and reorders the items (polled ones first, see worker.c).
+ * A new list starts every ring polled again.
  */
 struct dp_poll_list {
 	struct rcu_head rcu;

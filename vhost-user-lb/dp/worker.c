@@ -50,21 +50,26 @@ static inline uint64_t drain_max_cycles(unsigned int frames, uint64_t bytes)
 	return 20000ull * (frames + 1) + 8 * bytes;
 }
 
+static bool item_live(const struct dp_poll_item *it)
+{
+	return __atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED);
+}
+
 /* Return: frames forwarded from @it's queue, with its empty-poll count kept. */
 static unsigned int poll_item(struct dp_worker *w, struct dp_poll_item *it, uint64_t now_ns)
 {
-	uint64_t now_s = now_ns / 1000000000ull;
 	struct dp_vq *vq = it->vq;
 	uint64_t t0, c, bytes0;
 	unsigned int n = 0;
 
-	if (__atomic_load_n(&vq->ready, __ATOMIC_ACQUIRE) &&
-	    !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED) &&
+	if (item_live(it) &&
 	    /* Only input that is there costs a timestamp and a call. */
 	    (!it->port->ops->has_input || it->port->ops->has_input(it->port, vq))) {
 		bytes0 = vq->stats.bytes;   /* written by this thread only */
 		t0 = dp_cycles();
-		n = it->port->ops->drain(w->dp, w->scratch, it->port, vq, it->index, now_s);
+		n = it->port->ops->drain(w->dp, w->scratch, it->port, vq, it->index,
+					 now_ns / 1000000000ull);
 		if (n) {
 			/* Load is measured where it is spent: the queue whose frames we forwarded. */
 			c = MIN(dp_cycles() - t0, drain_max_cycles(n, vq->stats.bytes - bytes0));
@@ -86,12 +91,6 @@ static void swap_items(struct dp_poll_item *a, struct dp_poll_item *b)
 
 	*a = *b;
 	*b = t;
-}
-
-static bool item_live(const struct dp_poll_item *it)
-{
-	return __atomic_load_n(&it->vq->ready, __ATOMIC_ACQUIRE) &&
-	       !__atomic_load_n(&it->port->broken, __ATOMIC_RELAXED);
 }
 
 /* Return: true when input arrived while the kick was being armed (keep polling it). */
