@@ -37,11 +37,12 @@ SRC=$(cd "$HERE/.." && pwd)
 # shellcheck source=tests/interop/lib-testpmd.sh
 . "$SRC/tests/interop/lib-testpmd.sh"
 
-QUICK=0 PAIRS="" OUT="" OURS_BIN="" OURS_CTL="" IDLE_PORTS_BIN="" STANDIN=0 FORCE=0 AGAINST_BIN=""
+QUICK=0 INTERLEAVE=0 PAIRS="" OUT="" OURS_BIN="" OURS_CTL="" IDLE_PORTS_BIN="" STANDIN=0 FORCE=0 AGAINST_BIN=""
 ARGS=("$@")
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1; shift ;;
+	--interleave) INTERLEAVE=1; shift ;;
 	--pairs) PAIRS=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--ours) OURS_BIN=$2; shift 2 ;;
@@ -102,12 +103,22 @@ OUT=$(cd "$OUT" && pwd)
 RUN=$(mktemp -d /tmp/vlb-bench.XXXXXX)
 PFX=vlbb$$
 CG="" CG_ROOT=""
-BKPID="" BKKIND=""
+# The side (ours or ref) the functions below act on: use_side sets these.
+FE="" BKNAME="" BKPID="" BKKIND=""
+declare -A SIDE_BKPID=() SIDE_BKKIND=()
+use_side() {  # KIND
+	FE=fe-$1 BKNAME=bk-$1 BKPID=${SIDE_BKPID[$1]:-} BKKIND=${SIDE_BKKIND[$1]:-}
+}
 
 cleanup() {
+	local k
 	set +e
-	tp_stop fe
-	stop_backend
+	for k in ours ref; do
+		use_side "$k"
+		side_resume
+		tp_stop "$FE"
+		stop_backend
+	done
 	[ -z "$CG" ] || rmdir "$CG" 2>/dev/null
 	rm -rf "$RUN" /var/run/dpdk/"$PFX"* 2>/dev/null
 }
@@ -131,8 +142,8 @@ snap() {
 	local t0 t1 st
 	t0=${EPOCHREALTIME/./}
 	sched_sum "$BKPID"; S_BKR=$SR S_BKW=$SW
-	sched_sum "${TP_PID[fe]}"; S_FEW=$SW
-	st=$(tp_port_stats fe 3) || die "frontend stats failed"
+	sched_sum "${TP_PID[$FE]}"; S_FEW=$SW
+	st=$(tp_port_stats "$FE" 3) || die "frontend stats failed"
 	t1=${EPOCHREALTIME/./}
 	S_T=$(((t0 + t1) / 2))
 	read -r S_TX0 S_RX1 S_RX1B < <(awk '$1 == 0 {tx0 = $4} $1 == 1 {rx1 = $2; rb = $3} END {printf "%.0f %.0f %.0f\n", tx0, rx1, rb}' <<<"$st")
@@ -225,41 +236,41 @@ bench_mem_opts() {
 # ---------------------------------------------------------------- backends
 start_backend() {  # KIND DIR: KIND is ours|ref; sockets DIR/s0.sock DIR/s1.sock
 	local kind=$1 d=$2 i mem bin=$OURS_BIN
-	BKKIND=$kind
 	[ "$kind" = ref ] && [ -n "$AGAINST_BIN" ] && bin=$AGAINST_BIN
 	if { [ "$kind" = ref ] && [ -z "$AGAINST_BIN" ]; } || [ "$STANDIN" = 1 ]; then
 		mem=$(bench_mem_opts "reference backend") || exit 1
 		# shellcheck disable=SC2046
-		tp_start bk "$d" dpdk-testpmd --lcores "0@$FE_CPU,1@$BK_CPU" --main-lcore 0 \
-			--file-prefix="${PFX}bk" --no-pci $mem \
+		tp_start "$BKNAME" "$d" dpdk-testpmd --lcores "0@$FE_CPU,1@$BK_CPU" --main-lcore 0 \
+			--file-prefix="${PFX}$BKNAME" --no-pci $mem \
 			--vdev "net_vhost0,iface=$d/s0.sock,queues=1" \
 			--vdev "net_vhost1,iface=$d/s1.sock,queues=1" \
 			-- -i --nb-cores=1 --forward-mode=io --rxq=1 --txq=1 --total-num-mbufs=16384
-		BKPID=${TP_PID[bk]}
+		BKPID=${TP_PID[$BKNAME]}
 		BKKIND=testpmd
 	else
 		"$bin" --socket-dir "$d" --ctl-socket "$d/ctl.sock" \
 			--port "a,path=$d/s0.sock,queues=1" --port "b,path=$d/s1.sock,queues=1" \
-			--workers "$BK_CPU" --log-level warn 2>"$d/bk.log" &
+			--workers "$BK_CPU" --log-level warn 2>"$d/$BKNAME.log" &
 		BKPID=$!
 		BKKIND=daemon
 	fi
+	SIDE_BKPID[$kind]=$BKPID SIDE_BKKIND[$kind]=$BKKIND
 	for ((i = 0; i < 300; i++)); do
 		[ -S "$d/s0.sock" ] && [ -S "$d/s1.sock" ] && break
-		kill -0 "$BKPID" 2>/dev/null || die "$kind backend exited at start (log: $d/bk.log)"
+		kill -0 "$BKPID" 2>/dev/null || die "$kind backend exited at start (log: $d/$BKNAME.log)"
 		sleep 0.1
 	done
 	if [ ! -S "$d/s0.sock" ] || [ ! -S "$d/s1.sock" ]; then
 		die "$kind backend made no sockets in 30 s"
 	fi
-	[ "$BKKIND" = testpmd ] && tp_send bk "start"
+	[ "$BKKIND" = testpmd ] && tp_send "$BKNAME" "start"
 	return 0
 }
 stop_backend() {
 	local i
 	[ -n "$BKPID" ] || return 0
 	if [ "$BKKIND" = testpmd ]; then
-		tp_stop bk
+		tp_stop "$BKNAME"
 	else
 		kill -TERM "$BKPID" 2>/dev/null || true
 		for ((i = 0; i < 50; i++)); do kill -0 "$BKPID" 2>/dev/null || break; sleep 0.1; done
@@ -267,6 +278,7 @@ stop_backend() {
 		wait "$BKPID" 2>/dev/null || true
 	fi
 	BKPID=""
+	SIDE_BKPID[${FE#fe-}]=""
 	return 0
 }
 
@@ -279,21 +291,21 @@ start_frontend() {  # DIR
 	# The main lcore only answers our stats commands; beside its own busy poller it would answer
 	# a scheduler slice late and blur the measurement window, on BK_CPU it answers at once.
 	# shellcheck disable=SC2046
-	tp_start fe "$d" dpdk-testpmd --lcores "0@$BK_CPU,1@$FE_CPU" --main-lcore 0 \
-		--file-prefix="${PFX}fe" --no-pci $mem \
+	tp_start "$FE" "$d" dpdk-testpmd --lcores "0@$BK_CPU,1@$FE_CPU" --main-lcore 0 \
+		--file-prefix="${PFX}$FE" --no-pci $mem \
 		--vdev "net_virtio_user0,path=$d/s0.sock,mac=$MAC0,queues=1,queue_size=256" \
 		--vdev "net_virtio_user1,path=$d/s1.sock,mac=$MAC1,queues=1,queue_size=256" \
 		--vdev "net_null0,no-rx=1" \
 		-- -i --nb-cores=1 --forward-mode=io --total-num-mbufs=32768 --burst=32 --txpkts=64 \
 		--eth-peer=0,$MAC1 --eth-peer=1,$MAC0 --port-topology=chained --portlist=0,2 --no-flush-rx
-	tp_links_up fe 2 30 || { tp_log_has_errors fe; die "virtio-user links not up (log: $d/fe.log)"; }
-	if tp_log_has_errors fe; then die "virtio-user setup error (log: $d/fe.log)"; fi
+	tp_links_up "$FE" 2 30 || { tp_log_has_errors "$FE"; die "virtio-user links not up (log: $d/$FE.log)"; }
+	if tp_log_has_errors "$FE"; then die "virtio-user setup error (log: $d/$FE.log)"; fi
 }
 fwd() {  # start|stop
 	if [ "$1" = start ]; then
-		tp_cmd fe "start" 'io packet forwarding|already started' 1 10 >/dev/null || die "frontend start failed"
+		tp_cmd "$FE" "start" 'io packet forwarding|already started' 1 10 >/dev/null || die "frontend start failed"
 	else
-		tp_cmd fe "stop" 'Done\.|not started' 1 10 >/dev/null || die "frontend stop failed"
+		tp_cmd "$FE" "stop" 'Done\.|not started' 1 10 >/dev/null || die "frontend stop failed"
 	fi
 }
 # Ports: 0 = S0, 1 = S1, 2 = null (never receives). Chained topology, port list order:
@@ -303,23 +315,23 @@ fwd() {  # start|stop
 #   "1 0 2": RX S1 -> TX S0 closes the loop; RX S0 -> null drains anything sent back to S0.
 # --no-flush-rx keeps seeded frames waiting in S1's ring across the restarts.
 learn() {
-	tp_send fe "set portlist 1,2"
-	tp_cmd fe "start tx_first 1" 'io packet forwarding|already started' 1 10 >/dev/null || die "learn failed"
+	tp_send "$FE" "set portlist 1,2"
+	tp_cmd "$FE" "start tx_first 1" 'io packet forwarding|already started' 1 10 >/dev/null || die "learn failed"
 	sleep 0.2
 	fwd stop
 }
 seed_loop() {  # SIZE
-	tp_send fe "set txpkts $1"
-	tp_send fe "set portlist 0,2"
-	tp_cmd fe "start tx_first $INFLIGHT" 'io packet forwarding|already started' 1 10 >/dev/null || die "seed failed"
+	tp_send "$FE" "set txpkts $1"
+	tp_send "$FE" "set portlist 0,2"
+	tp_cmd "$FE" "start tx_first $INFLIGHT" 'io packet forwarding|already started' 1 10 >/dev/null || die "seed failed"
 	sleep 0.2
 	fwd stop
-	tp_send fe "set portlist 1,0,2"
+	tp_send "$FE" "set portlist 1,0,2"
 	fwd start
 }
 drain_loop() {
 	fwd stop
-	tp_send fe "set portlist 1,2"
+	tp_send "$FE" "set portlist 1,2"
 	fwd start
 	sleep 0.5
 	fwd stop
@@ -373,11 +385,28 @@ speed_now() {
 	"$RUN/xcore-probe" "$FE_CPU" "$BK_CPU" | sed -n 's/^xcore_ns=//p'
 }
 
-one_run() {  # PAIR KIND
-	local pair=$1 kind=$2 d idle xcore r64 r25="na na na na na na na" r1518 label q k
-	local rnear="na na na na na na na" rmany="na na na na na na na"
-	local xs64 xs25=na xs1518 xsnear=na xsmany=na
-	label=$kind
+# ---------------------------------------------------------------- one run, in stages
+# A run of one side (ours or ref) is: run_up (backend, frontend, idle CPU, learning), run_64
+# (64 B at full and ~25% load), run_1518, run_many (ours only) and run_down (stop everything,
+# write its CSV row). Its figures are kept in R[KIND.key] between stages. With --interleave
+# both sides are up at once and take turns stage by stage, so that their windows of one kind
+# are seconds apart, not a minute: the side not measuring is stopped (SIGSTOP; the
+# reference's lcore spins even without traffic).
+declare -A R=()
+
+side_pause() {
+	[ -n "$BKPID" ] || return 0
+	fwd stop
+	kill -STOP "$BKPID" "${TP_PID[$FE]}" 2>/dev/null || true
+}
+side_resume() {
+	[ -n "$BKPID" ] || return 0
+	kill -CONT "$BKPID" 2>/dev/null || true
+	[ -z "${TP_PID[$FE]:-}" ] || kill -CONT "${TP_PID[$FE]}" 2>/dev/null || true
+}
+
+run_up() {  # PAIR KIND
+	local pair=$1 kind=$2 label=$2 d xcore idle
 	[ "$kind" = ours ] && [ "$STANDIN" = 1 ] && label=ours-standin
 	d=$RUN/p$pair-$kind
 	mkdir -p "$d"
@@ -393,16 +422,25 @@ one_run() {  # PAIR KIND
 	if [ "$BKKIND" = daemon ] && [ -x "$OURS_CTL" ]; then
 		timeout 10 "$OURS_CTL" -s "$d/ctl.sock" fdb >"$d/fdb.log" 2>&1 || true
 	fi
-	xs64=$(speed_now)
+	R[$kind.label]=$label R[$kind.d]=$d R[$kind.xcore]=${xcore:-na} R[$kind.idle]=$idle
+	R[$kind.r25]="na na na na na na na" R[$kind.xs25]=na
+	R[$kind.rnear]="na na na na na na na" R[$kind.xsnear]=na
+	R[$kind.rmany]="na na na na na na na" R[$kind.xsmany]=na
+}
+
+run_64() {  # PAIR KIND
+	local pair=$1 kind=$2 label=${R[$2.label]} r64 q k
+	R[$kind.xs64]=$(speed_now)
 	seed_loop 64
 	sleep "$WARMUP"
 	r64=$(window "pair $pair $label 64B" "$DURATION")
+	R[$kind.r64]=$r64
 	if [ "$BKKIND" != testpmd ]; then
 		fwd stop
-		xs25=$(speed_now)
+		R[$kind.xs25]=$(speed_now)
 		fwd start
 	fi
-	if cg_throttle on "${TP_PID[fe]}"; then
+	if cg_throttle on "${TP_PID[$FE]}"; then
 		# The frontend's rate is not proportional to its quota (it shares the machine, and
 		# ring effects), so steer the quota towards LOAD_PCT of this run's peak first.
 		q=$LOAD_PCT
@@ -416,37 +454,50 @@ one_run() {  # PAIR KIND
 		done
 		cg_quota "$q"
 		sleep "$WARMUP"
-		r25=$(window "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)" "$DURATION")
-		cg_throttle off "${TP_PID[fe]}"
+		R[$kind.r25]=$(window "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)" "$DURATION")
+		cg_throttle off "${TP_PID[$FE]}"
 	fi
 	drain_loop
-	xs1518=$(speed_now)
+}
+
+run_1518() {  # PAIR KIND
+	local pair=$1 kind=$2
+	R[$kind.xs1518]=$(speed_now)
 	seed_loop 1518
 	sleep "$WARMUP"
-	r1518=$(window "pair $pair $label 1518B" "$DURATION")
-	# Last, so that it cannot touch the standard figures: in a first full run 4 of the 7 1518 B
-	# windows that followed it ran in the machine's slow mode, against 1 of 12 in quick runs
-	# without it. Its 2-port figure is measured right before it, in the same loop: the speed
-	# of this machine changes between windows a minute apart (docs/performance.md).
-	if [ "$BKKIND" = daemon ] && [ "$MANY_PORTS" -gt 2 ] && [ -x "$IDLE_PORTS_BIN" ]; then
-		drain_loop
-		xsnear=$(speed_now)
-		seed_loop 64
-		sleep "$WARMUP"
-		rnear=$(window "pair $pair $label 64B, 2 ports, before the $MANY_PORTS-port window" "$DURATION")
-		fwd stop
-		rmany=$(many_ports_window "$pair" "$label" "$d")
-		xsmany=${rmany##* }
-		rmany=${rmany% *}
-	fi
+	R[$kind.r1518]=$(window "pair $pair ${R[$kind.label]} 1518B" "$DURATION")
+	drain_loop
+}
+
+# Last, so that it cannot touch the standard figures: in a first full run 4 of the 7 1518 B
+# windows that followed it ran in the machine's slow mode, against 1 of 12 in quick runs
+# without it. Its 2-port figure is measured right before it, in the same loop: the speed of
+# this machine changes between windows a minute apart (docs/performance.md).
+run_many() {  # PAIR KIND
+	local pair=$1 kind=$2 label=${R[$2.label]} r
+	[ "$BKKIND" = daemon ] && [ "$MANY_PORTS" -gt 2 ] && [ -x "$IDLE_PORTS_BIN" ] || return 0
+	R[$kind.xsnear]=$(speed_now)
+	seed_loop 64
+	sleep "$WARMUP"
+	R[$kind.rnear]=$(window "pair $pair $label 64B, 2 ports, before the $MANY_PORTS-port window" "$DURATION")
 	fwd stop
-	tp_stop fe
+	r=$(many_ports_window "$pair" "$label" "${R[$kind.d]}")
+	R[$kind.xsmany]=${r##* }
+	R[$kind.rmany]=${r% *}
+}
+
+run_down() {  # PAIR KIND
+	local pair=$1 kind=$2 label=${R[$2.label]} d=${R[$2.d]} f
+	fwd stop
+	tp_stop "$FE"
 	stop_backend
 	for f in "$d"/*.log "$d"/*.cmd; do
 		[ ! -e "$f" ] || cp "$f" "$OUT/logs/p$pair-$label-$(basename "$f")"
 	done
-	python3 - "$pair" "$label" "$idle" "$r64" "$r25" "$r1518" "$rmany" "${xcore:-na}" \
-		"${xs64:-na}" "${xs25:-na}" "${xs1518:-na}" "${xsmany:-na}" "$rnear" "${xsnear:-na}" >>"$CSV" <<'EOF'
+	python3 - "$pair" "$label" "${R[$kind.idle]}" "${R[$kind.r64]}" "${R[$kind.r25]}" \
+		"${R[$kind.r1518]}" "${R[$kind.rmany]}" "${R[$kind.xcore]}" "${R[$kind.xs64]:-na}" \
+		"${R[$kind.xs25]}" "${R[$kind.xs1518]:-na}" "${R[$kind.xsmany]}" "${R[$kind.rnear]}" \
+		"${R[$kind.xsnear]}" >>"$CSV" <<'EOF'
 import sys
 pair, label, idle, r64, r25, r1518, rmany, xcore = sys.argv[1:9]
 speeds = sys.argv[9:13]
@@ -459,6 +510,36 @@ print(",".join([pair, label, idle, a[0], a[2], a[3], a[4], a[5], a[6],
                [n[0], n[3], sys.argv[14]]))
 EOF
 	awk -F, 'END {printf "pair %s %-12s 64B %7.3f Mpps %6.1f ns/pkt | %s%% load %s Mpps %s ns/pkt | 1518B %6.2f Gbit/s | idle %s cores\n", $1, $2, $4, $6, '"$LOAD_PCT"', $10, $12, $15, $3}' "$CSV"
+}
+
+one_pair() {  # PAIR
+	local p=$1 k stage
+	if [ "$INTERLEAVE" = 0 ]; then
+		for k in ours ref; do
+			use_side "$k"
+			for stage in run_up run_64 run_1518 run_many run_down; do "$stage" "$p" "$k"; done
+		done
+		return 0
+	fi
+	for k in ours ref; do
+		use_side "$k"
+		run_up "$p" "$k"
+		side_pause
+	done
+	for stage in run_64 run_1518; do
+		for k in ours ref; do
+			use_side "$k"
+			side_resume
+			"$stage" "$p" "$k"
+			side_pause
+		done
+	done
+	for k in ours ref; do
+		use_side "$k"
+		side_resume
+		run_many "$p" "$k"
+		run_down "$p" "$k"
+	done
 }
 
 # ---------------------------------------------------------------- main
@@ -481,8 +562,7 @@ taskset -c "$BK_CPU" "$RUN/memcpy-bench" "${MC_ARGS[@]}" >"$OUT/memcpy.txt"
 cg_setup
 
 for ((p = 1; p <= PAIRS; p++)); do
-	one_run "$p" ours
-	one_run "$p" ref
+	one_pair "$p"
 done
 
 python3 "$HERE/summarize.py" "$OUT" | tee "$OUT/table.txt"
