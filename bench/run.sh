@@ -9,15 +9,21 @@
 #   ours: vhost-user-lb --workers BK_CPU, ports a (S0) and b (S1)
 #   ref:  dpdk-testpmd with two vhost PMD ports, io forwarding, one forwarding lcore
 # They run alternately, ours then ref, PAIRS times; every run is a fresh backend and frontend.
+# Within a pair both are up at once, and each full-load window (64 B, 1518 B) is a duel: cut
+# into SLICES slices that alternate between the two sides, the side not measuring stopped with
+# SIGSTOP. This machine's speed changes between windows seconds to a minute apart
+# (docs/performance.md), and a ratio should compare the two backends over the same stretch of
+# it. --sequential runs all of ours' windows, then all of ref's (runs A-G in the docs).
 #
 # Per run: backend CPU with links up and no traffic (IDLE s); 64 B at full load; 64 B at about
 # 25% load; 1518 B at full load. 25% load: the frontend process is put in a CPU cgroup with a
 # quota of 25% of a core (period 20 ms), so it sends bursts for 5 ms and is silent for 15 ms.
 # Backend CPU is read from /proc/PID/task/*/schedstat (every thread of the backend process).
 #
-# usage: bench/run.sh [--quick] [--pairs N] [--out DIR] [--ours BIN] [--standin] [--force]
+# usage: bench/run.sh [--quick] [--sequential] [--pairs N] [--out DIR] [--ours BIN] [--standin] [--force]
 #   --quick    1 pair, short windows, 25% quota not steered: under a minute
 #   --pairs N  pairs of runs (default 5)
+#   --sequential  within a pair, all of ours' windows, then all of ref's (no duels)
 #   --out DIR  results directory (default bench/results/<date>-<time>[-quick])
 #   --ours BIN the daemon (default $VHOST_LB_BIN, else build/vhost-user-lb/vhost-user-lb)
 #   --standin  run the DPDK reference in the "ours" slot too (to test the harness itself)
@@ -28,6 +34,7 @@
 # Ours also runs the 64 B loop twice more: with its 2 ports, then with 62 more ports of 4
 # queue pairs each, connected and idle (bench/idle-ports), for the cost of watching many rings.
 # env: FE_CPU (default 0), BK_CPU (default 1), IDLE, WARMUP, DURATION (seconds), INFLIGHT,
+#      SLICES (a duel's slices per side, default 5), SETTLE (s after a side resumes, 0.2),
 #      MANY_PORTS (default 64, 0 skips), MANY_QPS (default 4), VHOST_LB_IDLE_PORTS
 # Output: table on stdout; runs.csv, summary.json, memcpy.txt, logs/ in the results directory.
 set -euo pipefail
@@ -37,12 +44,12 @@ SRC=$(cd "$HERE/.." && pwd)
 # shellcheck source=tests/interop/lib-testpmd.sh
 . "$SRC/tests/interop/lib-testpmd.sh"
 
-QUICK=0 INTERLEAVE=0 PAIRS="" OUT="" OURS_BIN="" OURS_CTL="" IDLE_PORTS_BIN="" STANDIN=0 FORCE=0 AGAINST_BIN=""
+QUICK=0 SEQUENTIAL=0 PAIRS="" OUT="" OURS_BIN="" OURS_CTL="" IDLE_PORTS_BIN="" STANDIN=0 FORCE=0 AGAINST_BIN=""
 ARGS=("$@")
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1; shift ;;
-	--interleave) INTERLEAVE=1; shift ;;
+	--sequential) SEQUENTIAL=1; shift ;;
 	--pairs) PAIRS=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--ours) OURS_BIN=$2; shift 2 ;;
@@ -55,9 +62,9 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then
-	: "${PAIRS:=1}" "${IDLE:=1}" "${WARMUP:=0.5}" "${DURATION:=1.5}" "${CALIB_STEPS:=0}"
+	: "${PAIRS:=1}" "${IDLE:=1}" "${WARMUP:=0.5}" "${DURATION:=1.5}" "${CALIB_STEPS:=0}" "${SLICES:=3}" "${SETTLE:=0.1}"
 else
-	: "${PAIRS:=5}" "${IDLE:=10}" "${WARMUP:=2}" "${DURATION:=10}" "${CALIB_STEPS:=2}"
+	: "${PAIRS:=5}" "${IDLE:=10}" "${WARMUP:=2}" "${DURATION:=10}" "${CALIB_STEPS:=2}" "${SLICES:=5}" "${SETTLE:=0.2}"
 fi
 FE_CPU=${FE_CPU:-0}
 BK_CPU=${BK_CPU:-1}
@@ -149,19 +156,32 @@ snap() {
 	read -r S_TX0 S_RX1 S_RX1B < <(awk '$1 == 0 {tx0 = $4} $1 == 1 {rx1 = $2; rb = $3} END {printf "%.0f %.0f %.0f\n", tx0, rx1, rb}' <<<"$st")
 }
 
-# window NAME SECONDS: measure; prints "mpps gbps drop ns_per_pkt bk_cores bk_wait fe_wait"
-window() {
+# A window's raw deltas: W_T (us) W_TX W_RX W_RB W_BKR W_BKW W_FEW, summed over its slices.
+w_reset() { W_T=0 W_TX=0 W_RX=0 W_RB=0 W_BKR=0 W_BKW=0 W_FEW=0; }
+w_add() {  # SECONDS: measure for that long and add to the W_ sums
 	local a_t a_tx a_rx a_rb a_bkr a_bkw a_few
 	snap
 	a_t=$S_T a_tx=$S_TX0 a_rx=$S_RX1 a_rb=$S_RX1B a_bkr=$S_BKR a_bkw=$S_BKW a_few=$S_FEW
-	sleep "$2"
+	sleep "$1"
 	snap
-	awk -v dt=$((S_T - a_t)) -v tx=$((S_TX0 - a_tx)) -v rx=$((S_RX1 - a_rx)) -v rb=$((S_RX1B - a_rb)) \
-		-v bkr=$((S_BKR - a_bkr)) -v bkw=$((S_BKW - a_bkw)) -v few=$((S_FEW - a_few)) 'BEGIN {
+	W_T=$((W_T + S_T - a_t)) W_TX=$((W_TX + S_TX0 - a_tx)) W_RX=$((W_RX + S_RX1 - a_rx))
+	W_RB=$((W_RB + S_RX1B - a_rb)) W_BKR=$((W_BKR + S_BKR - a_bkr))
+	W_BKW=$((W_BKW + S_BKW - a_bkw)) W_FEW=$((W_FEW + S_FEW - a_few))
+}
+# w_figures NAME: prints "mpps gbps drop ns_per_pkt bk_cores bk_wait fe_wait" from the W_ sums
+w_figures() {
+	awk -v dt="$W_T" -v tx="$W_TX" -v rx="$W_RX" -v rb="$W_RB" -v bkr="$W_BKR" -v bkw="$W_BKW" \
+		-v few="$W_FEW" 'BEGIN {
 		us = dt; ns = dt * 1000
 		printf "%.4f %.3f %.6f %.1f %.3f %.3f %.3f\n", rx / us, rb * 8 / ns, tx ? (tx - rx) / tx : 0,
 			rx ? bkr / rx : 0, bkr / ns, bkw / ns, few / ns }'
-	note "$1: $(awk -v dt=$((S_T - a_t)) -v rx=$((S_RX1 - a_rx)) 'BEGIN {printf "%d frames received on S1 in %.3f s", rx, dt / 1e6}')"
+	note "$1: $(awk -v dt="$W_T" -v rx="$W_RX" 'BEGIN {printf "%d frames received on S1 in %.3f s", rx, dt / 1e6}')"
+}
+# window NAME SECONDS: measure one stretch; prints as w_figures
+window() {
+	w_reset
+	w_add "$2"
+	w_figures "$1"
 }
 
 # idle SECONDS: backend CPU (cores) with links up and no traffic.
@@ -386,18 +406,27 @@ speed_now() {
 }
 
 # ---------------------------------------------------------------- one run, in stages
-# A run of one side (ours or ref) is: run_up (backend, frontend, idle CPU, learning), run_64
-# (64 B at full and ~25% load), run_1518, run_many (ours only) and run_down (stop everything,
-# write its CSV row). Its figures are kept in R[KIND.key] between stages. With --interleave
-# both sides are up at once and take turns stage by stage, so that their windows of one kind
-# are seconds apart, not a minute: the side not measuring is stopped (SIGSTOP; the
-# reference's lcore spins even without traffic).
+# A run of one side (ours or ref) is: run_up (backend, frontend, idle CPU, learning), its
+# full-load windows at 64 B and 1518 B, run_25 (64 B at ~25% load), run_many (ours only) and
+# run_down (stop everything, write its CSV row). Its figures are kept in R[KIND.key] between
+# stages.
+#
+# By default both sides are up at once and their full-load windows are duels: each side's
+# window is cut into SLICES slices and the slices alternate between the sides (ours ref, ref
+# ours, ours ref, ...), the side not measuring stopped with SIGSTOP, its loop frozen in flight.
+# This machine's speed changes between windows seconds to a minute apart
+# (docs/performance.md); in a duel both sides sample the same stretch of it. With --sequential
+# each side runs all of its windows alone: ours', then ref's.
 declare -A R=()
 
-side_pause() {
+side_freeze() {  # stop the side where it is: its loop goes on from there when resumed
+	[ -n "$BKPID" ] || return 0
+	kill -STOP "${TP_PID[$FE]:-}" "$BKPID" 2>/dev/null || true
+}
+side_pause() {  # stop the side's traffic, then the side
 	[ -n "$BKPID" ] || return 0
 	fwd stop
-	kill -STOP "$BKPID" "${TP_PID[$FE]}" 2>/dev/null || true
+	side_freeze
 }
 side_resume() {
 	[ -n "$BKPID" ] || return 0
@@ -428,27 +457,68 @@ run_up() {  # PAIR KIND
 	R[$kind.rmany]="na na na na na na na" R[$kind.xsmany]=na
 }
 
-run_64() {  # PAIR KIND
-	local pair=$1 kind=$2 label=${R[$2.label]} r64 q k
-	R[$kind.xs64]=$(speed_now)
-	seed_loop 64
+run_full() {  # PAIR KIND SIZE: this side's full-load window of SIZE, alone (--sequential)
+	local pair=$1 kind=$2 size=$3
+	R[$kind.xs$size]=$(speed_now)
+	seed_loop "$size"
 	sleep "$WARMUP"
-	r64=$(window "pair $pair $label 64B" "$DURATION")
-	R[$kind.r64]=$r64
-	if [ "$BKKIND" != testpmd ]; then
-		fwd stop
-		R[$kind.xs25]=$(speed_now)
-		fwd start
-	fi
+	R[$kind.r$size]=$(window "pair $pair ${R[$kind.label]} ${size}B" "$DURATION")
+	drain_loop
+}
+
+duel() {  # PAIR SIZE: both sides' full-load windows of SIZE, in alternating slices
+	local pair=$1 size=$2 k s xs order slice
+	slice=$(awk -v d="$DURATION" -v n="$SLICES" 'BEGIN {printf "%.3f", d / n}')
+	for k in ours ref; do
+		use_side "$k"
+		side_resume
+		seed_loop "$size"
+		sleep "$WARMUP"
+		side_freeze
+		R[$k.w]="0 0 0 0 0 0 0" R[$k.xslices]=""
+	done
+	for ((s = 0; s < SLICES; s++)); do
+		order="ours ref"
+		[ $((s % 2)) = 0 ] || order="ref ours"
+		# both sides stopped: the CPUs are free for the probe
+		xs=$("$RUN/xcore-probe" "$FE_CPU" "$BK_CPU" | sed -n 's/^xcore_ns=//p')
+		for k in $order; do
+			use_side "$k"
+			side_resume
+			sleep "$SETTLE"
+			read -r W_T W_TX W_RX W_RB W_BKR W_BKW W_FEW <<<"${R[$k.w]}"
+			w_add "$slice"
+			R[$k.w]="$W_T $W_TX $W_RX $W_RB $W_BKR $W_BKW $W_FEW"
+			R[$k.xslices]+="$xs "
+			side_freeze
+		done
+	done
+	for k in ours ref; do
+		use_side "$k"
+		side_resume
+		read -r W_T W_TX W_RX W_RB W_BKR W_BKW W_FEW <<<"${R[$k.w]}"
+		R[$k.r$size]=$(w_figures "pair $pair ${R[$k.label]} ${size}B, $SLICES slices (speed probed before each: ${R[$k.xslices]% })")
+		# the window's speed: the median of its slices' probes
+		R[$k.xs$size]=$(tr ' ' '\n' <<<"${R[$k.xslices]}" | sed '/^$/d' | sort -g | awk '{v[NR] = $1} END {print NR ? v[int((NR + 1) / 2)] : "na"}')
+		drain_loop
+		side_pause
+	done
+}
+
+run_25() {  # PAIR KIND: 64 B at about LOAD_PCT% of this side's own 64 B peak
+	local pair=$1 kind=$2 label=${R[$2.label]} peak q k
+	peak=${R[$kind.r64]%% *}
+	R[$kind.xs25]=$(speed_now)
+	seed_loop 64
 	if cg_throttle on "${TP_PID[$FE]}"; then
 		# The frontend's rate is not proportional to its quota (it shares the machine, and
-		# ring effects), so steer the quota towards LOAD_PCT of this run's peak first.
+		# ring effects), so steer the quota towards LOAD_PCT of the peak first.
 		q=$LOAD_PCT
 		for ((k = 0; k < CALIB_STEPS; k++)); do
 			cg_quota "$q"
 			sleep 0.5
 			q=$(awk -v q="$q" -v r="$(window "pair $pair $label calibrate quota ${q}%" 1 | cut -d' ' -f1)" \
-				-v peak="${r64%% *}" -v want="$LOAD_PCT" 'BEGIN {
+				-v peak="$peak" -v want="$LOAD_PCT" 'BEGIN {
 				n = (r > 0) ? q * want / 100 * peak / r : q; if (n > 100) n = 100; if (n < 5) n = 5
 				printf "%d\n", n + 0.5 }')
 		done
@@ -457,15 +527,6 @@ run_64() {  # PAIR KIND
 		R[$kind.r25]=$(window "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)" "$DURATION")
 		cg_throttle off "${TP_PID[$FE]}"
 	fi
-	drain_loop
-}
-
-run_1518() {  # PAIR KIND
-	local pair=$1 kind=$2
-	R[$kind.xs1518]=$(speed_now)
-	seed_loop 1518
-	sleep "$WARMUP"
-	R[$kind.r1518]=$(window "pair $pair ${R[$kind.label]} 1518B" "$DURATION")
 	drain_loop
 }
 
@@ -513,11 +574,16 @@ EOF
 }
 
 one_pair() {  # PAIR
-	local p=$1 k stage
-	if [ "$INTERLEAVE" = 0 ]; then
+	local p=$1 k
+	if [ "$SEQUENTIAL" = 1 ]; then
 		for k in ours ref; do
 			use_side "$k"
-			for stage in run_up run_64 run_1518 run_many run_down; do "$stage" "$p" "$k"; done
+			run_up "$p" "$k"
+			run_full "$p" "$k" 64
+			run_25 "$p" "$k"
+			run_full "$p" "$k" 1518
+			run_many "$p" "$k"
+			run_down "$p" "$k"
 		done
 		return 0
 	fi
@@ -526,14 +592,14 @@ one_pair() {  # PAIR
 		run_up "$p" "$k"
 		side_pause
 	done
-	for stage in run_64 run_1518; do
-		for k in ours ref; do
-			use_side "$k"
-			side_resume
-			"$stage" "$p" "$k"
-			side_pause
-		done
+	duel "$p" 64
+	for k in ours ref; do
+		use_side "$k"
+		side_resume
+		run_25 "$p" "$k"
+		side_pause
 	done
+	duel "$p" 1518
 	for k in ours ref; do
 		use_side "$k"
 		side_resume
@@ -551,6 +617,8 @@ one_pair() {  # PAIR
 	echo "command: bench/run.sh ${ARGS[*]}"
 	echo "ours: ${OURS_BIN:-standin}$([ -n "$OURS_BIN" ] && git -C "$(dirname "$OURS_BIN")" describe --always --dirty 2>/dev/null | sed 's/^/ at /')"
 	[ -z "$AGAINST_BIN" ] || echo "against (in the reference slot): $AGAINST_BIN$(git -C "$(dirname "$AGAINST_BIN")" describe --always --dirty 2>/dev/null | sed 's/^/ at /')"
+	if [ "$SEQUENTIAL" = 1 ]; then echo "windows: sequential (ours' windows, then ref's)"
+	else echo "windows: duels of $SLICES slices a side, ${SETTLE} s to settle after a side resumes"; fi
 	echo "fe_cpu=$FE_CPU bk_cpu=$BK_CPU pairs=$PAIRS idle_s=$IDLE warmup_s=$WARMUP duration_s=$DURATION inflight=$((INFLIGHT * 32)) load=${LOAD_PCT}% (cfs quota, period ${CG_PERIOD_US} us)"
 } | tee "$OUT/machine.txt" | sed 's/^/# /' >&2
 
