@@ -36,7 +36,8 @@
 # env: FE_CPU (default 0), BK_CPU (default 1), IDLE, WARMUP, DURATION (seconds), INFLIGHT,
 #      SLICES (a duel's slices per side, default 5), SETTLE (s after a side resumes, 0.2),
 #      MANY_PORTS (default 64, 0 skips), MANY_QPS (default 4), VHOST_LB_IDLE_PORTS
-# Output: table on stdout; runs.csv, summary.json, memcpy.txt, logs/ in the results directory.
+# Output: table on stdout; runs.csv, slices.csv (duels), summary.json, memcpy.txt, run.log (the
+# notes on stderr), logs/ in the results directory.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -106,6 +107,8 @@ STAMP=$(date +%Y%m%d-%H%M%S)
 [ -n "$OUT" ] || OUT=$HERE/results/$STAMP$([ "$QUICK" = 1 ] && echo -quick || true)
 mkdir -p "$OUT/logs"
 OUT=$(cd "$OUT" && pwd)
+# the notes (every window's and slice's raw figures) are kept with the results
+exec 2> >(tee "$OUT/run.log" >&2)
 # sockets and FIFOs live outside the results: unix socket paths are limited to 108 bytes
 RUN=$(mktemp -d /tmp/vlb-bench.XXXXXX)
 PFX=vlbb$$
@@ -359,7 +362,9 @@ drain_loop() {
 
 # ---------------------------------------------------------------- one run
 CSV=$OUT/runs.csv
-echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518,mpps64many,ns_pkt64many,bk_wait64many,xcore_ns,xcore64,xcore25,xcore1518,xcore64many,mpps64near,ns_pkt64near,xcore64near" >"$CSV"
+SLICES_CSV=$OUT/slices.csv   # each slice's figures, the speed probed before it; duel: backends|load
+echo "pair,duel,size,load,slice,backend,xcore_ns,mpps,ns_pkt" >"$SLICES_CSV"
+echo "pair,backend,idle_cores,mpps64,drop64,ns_pkt64,bk_cores64,bk_wait64,fe_wait64,mpps25,load25,ns_pkt25,bk_cores25,bk_wait25,gbps1518,mpps1518,drop1518,ns_pkt1518,bk_cores1518,bk_wait1518,fe_wait1518,mpps64many,ns_pkt64many,bk_wait64many,xcore_ns,xcore64,xcore25,xcore1518,xcore64many,mpps64near,ns_pkt64near,xcore64near,mpps64beside25,ns_pkt64beside25" >"$CSV"
 
 # many_ports_window PAIR LABEL DIR: the 64 B loop again with MANY_PORTS - 2 more ports of
 # MANY_QPS queue pairs each added at run time and held by connected idle frontends
@@ -452,7 +457,7 @@ run_up() {  # PAIR KIND
 		timeout 10 "$OURS_CTL" -s "$d/ctl.sock" fdb >"$d/fdb.log" 2>&1 || true
 	fi
 	R[$kind.label]=$label R[$kind.d]=$d R[$kind.xcore]=${xcore:-na} R[$kind.idle]=$idle
-	R[$kind.r25]="na na na na na na na" R[$kind.xs25]=na
+	R[$kind.r25]="na na na na na na na" R[$kind.xs25]=na R[$kind.r25full]="na na na na na na na"
 	R[$kind.rnear]="na na na na na na na" R[$kind.xsnear]=na
 	R[$kind.rmany]="na na na na na na na" R[$kind.xsmany]=na
 }
@@ -466,49 +471,81 @@ run_full() {  # PAIR KIND SIZE: this side's full-load window of SIZE, alone (--s
 	drain_loop
 }
 
-duel() {  # PAIR SIZE: both sides' full-load windows of SIZE, in alternating slices
-	local pair=$1 size=$2 k s xs order slice
+# A way of running one side in alternate(): "SIDE:full" (its loop unthrottled) or "SIDE:25"
+# (its frontend held to the CPU quota calibrated by run_25).
+way_on() {  # WAY: select its side, set its load, resume it
+	use_side "${1%%:*}"
+	if [ "${1#*:}" = 25 ]; then cg_throttle on "${TP_PID[$FE]}"; else cg_throttle off "${TP_PID[$FE]}" || true; fi
+	side_resume
+}
+
+# alternate PAIR SIZE WAY_A WAY_B: SLICES slices of each way, in the order A B, B A, A B, ...
+# (every side frozen on entry and on return). The speed is probed before each pair of slices,
+# with everything stopped. Each way's sums go to R[WAY.w], its probes to R[WAY.xslices], each
+# slice's figures to slices.csv.
+alternate() {
+	local pair=$1 size=$2 a=$3 b=$4 s xs order w slice t0 rx0 bkr0 what=backends
+	[ "${a%%:*}" != "${b%%:*}" ] || what=load
 	slice=$(awk -v d="$DURATION" -v n="$SLICES" 'BEGIN {printf "%.3f", d / n}')
+	R[$a.w]="0 0 0 0 0 0 0" R[$b.w]="0 0 0 0 0 0 0" R[$a.xslices]="" R[$b.xslices]=""
+	for ((s = 0; s < SLICES; s++)); do
+		order="$a $b"
+		[ $((s % 2)) = 0 ] || order="$b $a"
+		xs=$("$RUN/xcore-probe" "$FE_CPU" "$BK_CPU" | sed -n 's/^xcore_ns=//p')
+		for w in $order; do
+			way_on "$w"
+			sleep "$SETTLE"
+			read -r W_T W_TX W_RX W_RB W_BKR W_BKW W_FEW <<<"${R[$w.w]}"
+			t0=$W_T rx0=$W_RX bkr0=$W_BKR
+			w_add "$slice"
+			R[$w.w]="$W_T $W_TX $W_RX $W_RB $W_BKR $W_BKW $W_FEW"
+			R[$w.xslices]+="$xs "
+			side_freeze
+			awk -v dt=$((W_T - t0)) -v rx=$((W_RX - rx0)) -v bkr=$((W_BKR - bkr0)) \
+				-v f="$pair,$what,$size,${w#*:},$((s + 1)),${R[${w%%:*}.label]},$xs" \
+				'BEGIN {printf "%s,%.4f,%.1f\n", f, rx / dt, rx ? bkr / rx : 0}' >>"$SLICES_CSV"
+			note "pair $pair ${R[${w%%:*}.label]} ${size}B ${w#*:} slice $((s + 1)) (probe $xs ns):" \
+				"$(tail -1 "$SLICES_CSV" | awk -F, '{printf "%s Mpps, %s ns/pkt", $8, $9}')"
+		done
+	done
+}
+
+way_figures() {  # WAY NAME: that way's figures (as w_figures) from its slices
+	read -r W_T W_TX W_RX W_RB W_BKR W_BKW W_FEW <<<"${R[$1.w]}"
+	w_figures "$2, $SLICES slices (speed probed before each: ${R[$1.xslices]% })"
+}
+way_speed() {  # WAY: the median of the speeds probed before its slices
+	tr ' ' '\n' <<<"${R[$1.xslices]}" | sed '/^$/d' | sort -g |
+		awk '{v[NR] = $1} END {print NR ? v[int((NR + 1) / 2)] : "na"}'
+}
+
+duel() {  # PAIR SIZE: both sides' full-load windows of SIZE, in alternating slices
+	local pair=$1 size=$2 k
 	for k in ours ref; do
 		use_side "$k"
 		side_resume
 		seed_loop "$size"
 		sleep "$WARMUP"
 		side_freeze
-		R[$k.w]="0 0 0 0 0 0 0" R[$k.xslices]=""
 	done
-	for ((s = 0; s < SLICES; s++)); do
-		order="ours ref"
-		[ $((s % 2)) = 0 ] || order="ref ours"
-		# both sides stopped: the CPUs are free for the probe
-		xs=$("$RUN/xcore-probe" "$FE_CPU" "$BK_CPU" | sed -n 's/^xcore_ns=//p')
-		for k in $order; do
-			use_side "$k"
-			side_resume
-			sleep "$SETTLE"
-			read -r W_T W_TX W_RX W_RB W_BKR W_BKW W_FEW <<<"${R[$k.w]}"
-			w_add "$slice"
-			R[$k.w]="$W_T $W_TX $W_RX $W_RB $W_BKR $W_BKW $W_FEW"
-			R[$k.xslices]+="$xs "
-			side_freeze
-		done
-	done
+	alternate "$pair" "$size" ours:full ref:full
 	for k in ours ref; do
 		use_side "$k"
 		side_resume
-		read -r W_T W_TX W_RX W_RB W_BKR W_BKW W_FEW <<<"${R[$k.w]}"
-		R[$k.r$size]=$(w_figures "pair $pair ${R[$k.label]} ${size}B, $SLICES slices (speed probed before each: ${R[$k.xslices]% })")
-		# the window's speed: the median of its slices' probes
-		R[$k.xs$size]=$(tr ' ' '\n' <<<"${R[$k.xslices]}" | sed '/^$/d' | sort -g | awk '{v[NR] = $1} END {print NR ? v[int((NR + 1) / 2)] : "na"}')
+		R[$k.r$size]=$(way_figures "$k:full" "pair $pair ${R[$k.label]} ${size}B")
+		R[$k.xs$size]=$(way_speed "$k:full")
 		drain_loop
 		side_pause
 	done
 }
 
-run_25() {  # PAIR KIND: 64 B at about LOAD_PCT% of this side's own 64 B peak
+# run_25 PAIR KIND: 64 B at about LOAD_PCT% of this side's own 64 B peak. Unless --sequential,
+# its slices alternate with slices at full load (the quota lifted) in the same loop: target 4
+# compares the two, and they must share the machine's speed.
+run_25() {
 	local pair=$1 kind=$2 label=${R[$2.label]} peak q k
 	peak=${R[$kind.r64]%% *}
-	R[$kind.xs25]=$(speed_now)
+	[ "$SEQUENTIAL" = 0 ] || R[$kind.xs25]=$(speed_now)
 	seed_loop 64
 	if cg_throttle on "${TP_PID[$FE]}"; then
 		# The frontend's rate is not proportional to its quota (it shares the machine, and
@@ -524,7 +561,16 @@ run_25() {  # PAIR KIND: 64 B at about LOAD_PCT% of this side's own 64 B peak
 		done
 		cg_quota "$q"
 		sleep "$WARMUP"
-		R[$kind.r25]=$(window "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)" "$DURATION")
+		if [ "$SEQUENTIAL" = 1 ]; then
+			R[$kind.r25]=$(window "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)" "$DURATION")
+		else
+			side_freeze
+			alternate "$pair" 64 "$kind:25" "$kind:full"
+			side_resume
+			R[$kind.r25]=$(way_figures "$kind:25" "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)")
+			R[$kind.r25full]=$(way_figures "$kind:full" "pair $pair $label 64B at full load, beside it")
+			R[$kind.xs25]=$(way_speed "$kind:25")
+		fi
 		cg_throttle off "${TP_PID[$FE]}"
 	fi
 	drain_loop
@@ -558,17 +604,20 @@ run_down() {  # PAIR KIND
 	python3 - "$pair" "$label" "${R[$kind.idle]}" "${R[$kind.r64]}" "${R[$kind.r25]}" \
 		"${R[$kind.r1518]}" "${R[$kind.rmany]}" "${R[$kind.xcore]}" "${R[$kind.xs64]:-na}" \
 		"${R[$kind.xs25]}" "${R[$kind.xs1518]:-na}" "${R[$kind.xsmany]}" "${R[$kind.rnear]}" \
-		"${R[$kind.xsnear]}" >>"$CSV" <<'EOF'
+		"${R[$kind.xsnear]}" "${R[$kind.r25full]}" >>"$CSV" <<'EOF'
 import sys
 pair, label, idle, r64, r25, r1518, rmany, xcore = sys.argv[1:9]
 speeds = sys.argv[9:13]
 a, b, c, m, n = r64.split(), r25.split(), r1518.split(), rmany.split(), sys.argv[13].split()
+f = sys.argv[15].split()
 # window: mpps gbps drop ns_per_pkt bk_cores bk_wait fe_wait
-load = "%.3f" % (float(b[0]) / float(a[0])) if b[0] != "na" and float(a[0]) > 0 else "na"
+# the load reached: against the full-load slices beside the 25% ones, else the 64 B window
+full = f[0] if f[0] != "na" else a[0]
+load = "%.3f" % (float(b[0]) / float(full)) if b[0] != "na" and float(full) > 0 else "na"
 print(",".join([pair, label, idle, a[0], a[2], a[3], a[4], a[5], a[6],
                 b[0], load, b[3], b[4], b[5],
                 c[1], c[0], c[2], c[3], c[4], c[5], c[6], m[0], m[3], m[5], xcore] + speeds +
-               [n[0], n[3], sys.argv[14]]))
+               [n[0], n[3], sys.argv[14], f[0], f[3]]))
 EOF
 	awk -F, 'END {printf "pair %s %-12s 64B %7.3f Mpps %6.1f ns/pkt | %s%% load %s Mpps %s ns/pkt | 1518B %6.2f Gbit/s | idle %s cores\n", $1, $2, $4, $6, '"$LOAD_PCT"', $10, $12, $15, $3}' "$CSV"
 }
