@@ -506,6 +506,7 @@ alternate() {
 				'BEGIN {printf "%s,%.4f,%.1f\n", f, rx / dt, rx ? bkr / rx : 0}' >>"$SLICES_CSV"
 			note "pair $pair ${R[${w%%:*}.label]} ${size}B ${w#*:} slice $((s + 1)) (probe $xs ns):" \
 				"$(tail -1 "$SLICES_CSV" | awk -F, '{printf "%s Mpps, %s ns/pkt", $8, $9}')"
+			[ "$what" != load ] || steer_quota "${w#*:}" "$(tail -1 "$SLICES_CSV" | cut -d, -f8)"
 		done
 	done
 }
@@ -539,9 +540,26 @@ duel() {  # PAIR SIZE: both sides' full-load windows of SIZE, in alternating sli
 	done
 }
 
+# steer_quota LOAD MPPS, after a slice of a load duel: a full-load slice's rate is the peak
+# the next 25% slice aims at; after a 25% slice, the quota (Q25) is steered towards LOAD_PCT
+# of that peak. The frontend's rate under a quota drifts with the machine's speed.
+steer_quota() {
+	if [ "$1" = full ]; then PEAK25=$2; return 0; fi
+	Q25=$(next_quota "$Q25" "$2" "$PEAK25")
+	cg_quota "$Q25"
+}
+# next_quota QUOTA MPPS PEAK: the quota (% of a core) that would have made MPPS LOAD_PCT% of
+# PEAK, taking the rate as proportional to the quota near the point measured
+next_quota() {
+	awk -v q="$1" -v r="$2" -v peak="$3" -v want="$LOAD_PCT" 'BEGIN {
+		n = (r > 0) ? q * want / 100 * peak / r : q; if (n > 100) n = 100; if (n < 5) n = 5
+		printf "%d\n", n + 0.5 }'
+}
+
 # run_25 PAIR KIND: 64 B at about LOAD_PCT% of this side's own 64 B peak. Unless --sequential,
 # its slices alternate with slices at full load (the quota lifted) in the same loop: target 4
-# compares the two, and they must share the machine's speed.
+# compares the two, and they must share the machine's speed; the quota is steered slice by
+# slice towards LOAD_PCT of the full-load slice before (steer_quota).
 run_25() {
 	local pair=$1 kind=$2 label=${R[$2.label]} peak q k
 	peak=${R[$kind.r64]%% *}
@@ -554,10 +572,7 @@ run_25() {
 		for ((k = 0; k < CALIB_STEPS; k++)); do
 			cg_quota "$q"
 			sleep 0.5
-			q=$(awk -v q="$q" -v r="$(window "pair $pair $label calibrate quota ${q}%" 1 | cut -d' ' -f1)" \
-				-v peak="$peak" -v want="$LOAD_PCT" 'BEGIN {
-				n = (r > 0) ? q * want / 100 * peak / r : q; if (n > 100) n = 100; if (n < 5) n = 5
-				printf "%d\n", n + 0.5 }')
+			q=$(next_quota "$q" "$(window "pair $pair $label calibrate quota ${q}%" 1 | cut -d' ' -f1)" "$peak")
 		done
 		cg_quota "$q"
 		sleep "$WARMUP"
@@ -565,9 +580,10 @@ run_25() {
 			R[$kind.r25]=$(window "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)" "$DURATION")
 		else
 			side_freeze
+			Q25=$q PEAK25=$peak
 			alternate "$pair" 64 "$kind:25" "$kind:full"
 			side_resume
-			R[$kind.r25]=$(way_figures "$kind:25" "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}%)")
+			R[$kind.r25]=$(way_figures "$kind:25" "pair $pair $label 64B@${LOAD_PCT}% (quota ${q}% steered to ${Q25}%)")
 			R[$kind.r25full]=$(way_figures "$kind:full" "pair $pair $label 64B at full load, beside it")
 			R[$kind.xs25]=$(way_speed "$kind:25")
 		fi

@@ -77,14 +77,14 @@ def slice_ratios(out, ours, ref, summary):
     for r in rows:
         by.setdefault((r["pair"], r["duel"], r["size"], r["slice"]), {})[(r["backend"], r["load"])] = r
     groups = {}
-    for (_, _, size, _), ways in by.items():
+    for (_, duel, size, _), ways in by.items():
         full, ref_full, low = ways.get((ours, "full")), ways.get((ref, "full")), ways.get((ours, "25"))
         x = num((full or low or ref_full or {}).get("xcore_ns"))
         speed = "fast" if x and x <= 1.2 * fastest else "slow"
-        if full and ref_full and num(ref_full["mpps"]):
+        if duel == "backends" and full and ref_full and num(ref_full["mpps"]):
             groups.setdefault(("%s B ours/ref Mpps" % size, speed), []).append(
                 num(full["mpps"]) / num(ref_full["mpps"]))
-        if full and low and num(full["ns_pkt"]):
+        if duel == "load" and full and low and num(full["ns_pkt"]):
             groups.setdefault(("64 B ours ns/pkt ~25%/full", speed), []).append(
                 num(low["ns_pkt"]) / num(full["ns_pkt"]))
     summary["slice_ratios"] = {"%s, %s" % k: v for k, v in groups.items()}
