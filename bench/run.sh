@@ -13,7 +13,9 @@
 # into SLICES slices that alternate between the two sides, the side not measuring stopped with
 # SIGSTOP. This machine's speed changes between windows seconds to a minute apart
 # (docs/performance.md), and a ratio should compare the two backends over the same stretch of
-# it. --sequential runs all of ours' windows, then all of ref's (runs A-G in the docs).
+# it. So is the 25% window, against full-load slices of the same loop (the quota lifted), the
+# quota steered slice by slice towards 25% of the full-load slice before it. --sequential runs
+# all of ours' windows, then all of ref's, each in one piece (runs A-G in the docs).
 #
 # Per run: backend CPU with links up and no traffic (IDLE s); 64 B at full load; 64 B at about
 # 25% load; 1518 B at full load. 25% load: the frontend process is put in a CPU cgroup with a
@@ -21,7 +23,7 @@
 # Backend CPU is read from /proc/PID/task/*/schedstat (every thread of the backend process).
 #
 # usage: bench/run.sh [--quick] [--sequential] [--pairs N] [--out DIR] [--ours BIN] [--standin] [--force]
-#   --quick    1 pair, short windows, 25% quota not steered: under a minute
+#   --quick    1 pair, short windows of 3 slices, no quota calibration: under a minute
 #   --pairs N  pairs of runs (default 5)
 #   --sequential  within a pair, all of ours' windows, then all of ref's (no duels)
 #   --out DIR  results directory (default bench/results/<date>-<time>[-quick])
