@@ -11,11 +11,8 @@ SRC=${VHOST_LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 HOOK=$SRC/libvirt-hooks/vhost-user-lb
 FAKE=$SRC/tests/disc/fake-ctl.py
 
-skip() {
-	echo "SKIP: $*"
-	if [ "${CI:-}" = true ]; then exit 1; fi
-	exit 77
-}
+# shellcheck source=tests/lib/skip.sh
+. "$SRC/tests/lib/skip.sh"
 command -v python3 >/dev/null || skip "python3 missing"
 
 T=$(mktemp -d /tmp/disc-hook.XXXXXX)

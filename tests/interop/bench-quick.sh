@@ -9,14 +9,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "FAIL: missing prerequisite under CI: $*"
-		exit 1
-	fi
-	echo "SKIP: $*"
-	exit 77
-}
+# shellcheck source=tests/lib/skip.sh
+. "$HERE/../lib/skip.sh"
 command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not installed (scripts/setup-host.sh)"
 [ -x "${VHOST_LB_BIN:-}" ] || skip "VHOST_LB_BIN not set or not executable"
 [ -x "${VHOST_LB_IDLE_PORTS:-}" ] || skip "VHOST_LB_IDLE_PORTS not set or not executable"

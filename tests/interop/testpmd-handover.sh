@@ -11,14 +11,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/interop/lib-testpmd.sh
 . "$HERE/lib-testpmd.sh"
 
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "FAIL: missing prerequisite under CI: $*"
-		exit 1
-	fi
-	echo "SKIP: $*"
-	exit 77
-}
+# shellcheck source=tests/lib/skip.sh
+. "$HERE/../lib/skip.sh"
 command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not installed (scripts/setup-host.sh)"
 [ -x "${VHOST_LB_BIN:-}" ] || skip "VHOST_LB_BIN not set or not executable"
 [ -x "${VHOST_LB_CTL:-}" ] || skip "VHOST_LB_CTL not set or not executable"

@@ -23,14 +23,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/interop/lib-testpmd.sh
 . "$HERE/lib-testpmd.sh"
 
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "FAIL: missing prerequisite under CI: $*"
-		exit 1
-	fi
-	echo "SKIP: $*"
-	exit 77
-}
+# shellcheck source=tests/lib/skip.sh
+. "$HERE/../lib/skip.sh"
 command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not installed (scripts/setup-host.sh)"
 command -v python3 >/dev/null || skip "python3 not installed"
 [ -x "${VHOST_LB_BIN:-}" ] || skip "VHOST_LB_BIN not set or not executable"
