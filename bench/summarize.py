@@ -99,6 +99,7 @@ def slice_ratios(out, ours, ref, summary):
 
 def main():
     out = sys.argv[1]
+    in_duels = duels(out)
     with open(os.path.join(out, "runs.csv")) as f:
         rows = list(csv.DictReader(f))
     backends = []
@@ -160,7 +161,7 @@ def main():
     # so a pair's ratios compare the same stretch of the machine's speed by construction.
     # Sequential runs: the pairs whose two runs started at the same speed (xcore-probe within
     # 20%) compare the backends, not the machine's two speeds.
-    if duels(out):
+    if in_duels:
         print("full-load windows are duels: ours' and ref's slices alternate, ratios per pair "
               "compare the same stretch of time")
         pair_ratios = [e for e in summary["pairs"] if "ratio_mpps64" in e]
@@ -176,7 +177,7 @@ def main():
         if "ratio_mpps64" in e and xo and xr and max(xo, xr) <= 1.2 * min(xo, xr):
             same.append(e)
     summary["same_speed_pairs"] = [e["pair"] for e in same]
-    if ours and ref and not duels(out) and any(num(r.get("xcore_ns")) for r in rows):
+    if ours and ref and not in_duels and any(num(r.get("xcore_ns")) for r in rows):
         print("pairs started at the same speed (xcore within 20%%): %s" % (
             ", ".join(str(e["pair"]) for e in same) or "none"))
         for k, label in (("ratio_mpps64", "64B"), ("ratio_gbps1518", "1518B")):
@@ -257,9 +258,9 @@ def main():
 
         checks = [
             ("64 B >= 1.2x reference", rt.get("mpps64"), lambda v: v >= 1.2),
-            *([pair_ratios("mpps64", 1.2)] if duels(out) else []),
+            *([pair_ratios("mpps64", 1.2)] if in_duels else []),
             ("1518 B >= 1.5x reference", rt.get("gbps1518"), lambda v: v >= 1.5),
-            *([pair_ratios("gbps1518", 1.5)] if duels(out) else []),
+            *([pair_ratios("gbps1518", 1.5)] if in_duels else []),
             ("idle <= 0.01 cores", bo.get("idle_cores"), lambda v: v <= 0.01),
             ("ns/pkt at ~25% <= 1.3x own full load",
              (bo["ns_pkt25"] / bo["ns_pkt64"]) if bo.get("ns_pkt25") and bo.get("ns_pkt64") else None,
