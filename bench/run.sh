@@ -486,7 +486,7 @@ way_on() {  # WAY: select its side, set its load, resume it
 # with everything stopped. Each way's sums go to R[WAY.w], its probes to R[WAY.xslices], each
 # slice's figures to slices.csv.
 alternate() {
-	local pair=$1 size=$2 a=$3 b=$4 s xs order w slice t0 rx0 bkr0 what=backends
+	local pair=$1 size=$2 a=$3 b=$4 s xs order w slice t0 rx0 bkr0 mpps nspp what=backends
 	[ "${a%%:*}" != "${b%%:*}" ] || what=load
 	slice=$(awk -v d="$DURATION" -v n="$SLICES" 'BEGIN {printf "%.3f", d / n}')
 	R[$a.w]="0 0 0 0 0 0 0" R[$b.w]="0 0 0 0 0 0 0" R[$a.xslices]="" R[$b.xslices]=""
@@ -503,12 +503,12 @@ alternate() {
 			R[$w.w]="$W_T $W_TX $W_RX $W_RB $W_BKR $W_BKW $W_FEW"
 			R[$w.xslices]+="$xs "
 			side_freeze
-			awk -v dt=$((W_T - t0)) -v rx=$((W_RX - rx0)) -v bkr=$((W_BKR - bkr0)) \
-				-v f="$pair,$what,$size,${w#*:},$((s + 1)),${R[${w%%:*}.label]},$xs" \
-				'BEGIN {printf "%s,%.4f,%.1f\n", f, rx / dt, rx ? bkr / rx : 0}' >>"$SLICES_CSV"
+			read -r mpps nspp < <(awk -v dt=$((W_T - t0)) -v rx=$((W_RX - rx0)) -v bkr=$((W_BKR - bkr0)) \
+				'BEGIN {printf "%.4f %.1f\n", rx / dt, rx ? bkr / rx : 0}')
+			echo "$pair,$what,$size,${w#*:},$((s + 1)),${R[${w%%:*}.label]},$xs,$mpps,$nspp" >>"$SLICES_CSV"
 			note "pair $pair ${R[${w%%:*}.label]} ${size}B ${w#*:} slice $((s + 1)) (probe $xs ns):" \
-				"$(tail -1 "$SLICES_CSV" | awk -F, '{printf "%s Mpps, %s ns/pkt", $8, $9}')"
-			[ "$what" != load ] || steer_quota "${w#*:}" "$(tail -1 "$SLICES_CSV" | cut -d, -f8)"
+				"$mpps Mpps, $nspp ns/pkt"
+			[ "$what" != load ] || steer_quota "${w#*:}" "$mpps"
 		done
 	done
 }
